@@ -6,6 +6,7 @@
 #include <sysexits.h>
 
 #include "kafka.h"
+#include "mp.h"
 #include "log.h"
 #include "util.h"
 
@@ -204,4 +205,138 @@ kp_kafka_exit_code(rd_kafka_resp_err_t err)
 		break;
 	}
 	return EX_TEMPFAIL;
+}
+
+int
+kp_record_from_message(struct kp_record *r, const rd_kafka_message_t *m,
+    enum kp_format in, struct kp_json_parser *jp, char *errstr, size_t n)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_timestamp_type_t tst;
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	const unsigned char *p = m->payload;
+	int64_t ts;
+	size_t i;
+
+	kp_record_clear(r);
+	kp_buf_add(&r->topic, topic, strlen(topic));
+	r->partition = m->partition;
+	r->offset = m->offset;
+	ts = rd_kafka_message_timestamp(m, &tst);
+	if (tst != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+		r->timestamp = ts;
+	if (m->key)
+		kp_record_set_key(r, m->key, m->key_len);
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		const char *name;
+		const void *val;
+		size_t sz;
+
+		for (i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &sz);
+		    i++)
+			kp_record_add_header(r, name, strlen(name), val, sz);
+	}
+	if (p == NULL)
+		return 0;
+	if (in == KP_FMT_AUTO) {
+		size_t j = 0;
+
+		while (j < m->len && (p[j] == ' ' || p[j] == '\t' ||
+		    p[j] == '\n' || p[j] == '\r'))
+			j++;
+		if (j < m->len && (p[j] == '{' || p[j] == '['))
+			in = KP_FMT_JSON;
+		else if (m->len && ((p[0] >= 0x80 && p[0] <= 0x9f) ||
+		    (p[0] >= 0xdc && p[0] <= 0xdf)) &&
+		    kp_mp_skip(p, m->len) == (long long)m->len)
+			in = KP_FMT_MSGPACK;
+		else
+			in = KP_FMT_RAW;
+	}
+	switch (in) {
+	case KP_FMT_JSON:
+		kp_buf_reset(&r->value);
+		if (kp_json_parse(jp, m->payload, m->len, &r->value, errstr,
+		    n) != 0) {
+			if (!strcmp(errstr, "empty"))
+				snprintf(errstr, n, "invalid JSON: empty payload");
+			kp_record_set_value(r, KP_VALUE_BYTES, p, m->len);
+			return -1;
+		}
+		r->vtype = KP_VALUE_MSGPACK;
+		r->obj_valid = 0;
+		return 0;
+	case KP_FMT_MSGPACK:
+		if (kp_mp_skip(p, m->len) != (long long)m->len) {
+			snprintf(errstr, n, "invalid msgpack payload");
+			kp_record_set_value(r, KP_VALUE_BYTES, p, m->len);
+			return -1;
+		}
+		kp_record_set_value(r, KP_VALUE_MSGPACK, p, m->len);
+		return 0;
+	default:
+		kp_record_set_value(r, KP_VALUE_BYTES, p, m->len);
+		return 0;
+	}
+}
+
+rd_kafka_resp_err_t
+kp_record_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+    const struct kp_record *r, enum kp_value_format vf, void *opaque)
+{
+	struct kp_buf val = {0};
+	const void *vp = NULL;
+	size_t vlen = 0, i;
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_resp_err_t err;
+
+	switch (r->vtype) {
+	case KP_VALUE_NULL:
+		break;
+	case KP_VALUE_BYTES:
+		vp = r->value.data ? r->value.data : "";
+		vlen = r->value.len;
+		break;
+	case KP_VALUE_MSGPACK:
+		if (vf == KP_VF_MSGPACK) {
+			vp = r->value.data;
+			vlen = r->value.len;
+		} else {
+			kp_json_write(&val, r->value.data, r->value.len);
+			vp = val.data;
+			vlen = val.len;
+		}
+		break;
+	}
+	if (r->header_cnt) {
+		hdrs = rd_kafka_headers_new(r->header_cnt);
+		for (i = 0; i < r->header_cnt; i++) {
+			const struct kp_header *h = &r->headers[i];
+
+			rd_kafka_header_add(hdrs, h->name.data, (ssize_t)h->name.len,
+			    h->null ? NULL : h->value.data,
+			    h->null ? 0 : (ssize_t)h->value.len);
+		}
+	}
+	for (;;) {
+		err = rd_kafka_producev(rk,
+		    RD_KAFKA_V_TOPIC(topic),
+		    RD_KAFKA_V_PARTITION(partition),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_KEY(r->key_null ? NULL : (r->key.data ?
+			r->key.data : ""), r->key_null ? 0 : r->key.len),
+		    RD_KAFKA_V_VALUE((void *)vp, vlen),
+		    RD_KAFKA_V_TIMESTAMP(r->timestamp == KP_TS_NONE ? 0 :
+			r->timestamp),
+		    RD_KAFKA_V_HEADERS(hdrs),
+		    RD_KAFKA_V_OPAQUE(opaque),
+		    RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || kp_stop)
+			break;
+		rd_kafka_poll(rk, 100);
+	}
+	if (err && hdrs)
+		rd_kafka_headers_destroy(hdrs);	/* not taken on failure */
+	kp_buf_free(&val);
+	return err;
 }

@@ -56,3 +56,34 @@ int	kp_kafka_partition_count(rd_kafka_t *rk, const char *topic,
 int	kp_kafka_exit_code(rd_kafka_resp_err_t err);
 
 #endif
+
+#include "codec.h"
+#include "json.h"
+#include "record.h"
+
+/* Fill r from a consumed message: topic, partition, offset, timestamp
+ * (CreateTime or LogAppendTime, ms), key (null stays null), headers, and
+ * the value decoded by `in`: KP_FMT_RAW keeps bytes; KP_FMT_JSON parses
+ * JSON; KP_FMT_MSGPACK takes one msgpack object; KP_FMT_AUTO parses
+ * payloads that start with '{' or '[' as JSON, takes a payload that is
+ * exactly one msgpack map or array as msgpack, and keeps anything else as
+ * bytes.  A null payload is a null value (tombstone).  jp is the caller's
+ * JSON parser.  Returns 0; or -1 with errstr when the payload does not
+ * decode, r then holding the metadata and the payload as bytes. */
+int	kp_record_from_message(struct kp_record *r, const rd_kafka_message_t *m,
+	    enum kp_format in, struct kp_json_parser *jp, char *errstr,
+	    size_t errstr_size);
+
+/* How a structured value is written to Kafka: JSON text (the default),
+ * msgpack, or raw (bytes values only; a structured value as JSON). */
+enum kp_value_format { KP_VF_JSON, KP_VF_MSGPACK, KP_VF_RAW };
+
+/* Produce r to topic (partition RD_KAFKA_PARTITION_UA lets the
+ * configured partitioner choose): key, value encoded by vf, headers, and
+ * the timestamp when r has one.  `opaque` comes back in the delivery
+ * report.  Blocks while the local queue is full (polling for delivery
+ * reports), until kp_stop is set.  Returns RD_KAFKA_RESP_ERR_NO_ERROR or
+ * librdkafka's error. */
+rd_kafka_resp_err_t kp_record_produce(rd_kafka_t *rk, const char *topic,
+	    int32_t partition, const struct kp_record *r,
+	    enum kp_value_format vf, void *opaque);

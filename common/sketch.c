@@ -190,16 +190,14 @@ kp_sketch_add(struct kp_sketch *s, double v)
 		errno = EINVAL;
 		return -1;
 	}
+	if (kp_sketch_count(s) == UINT64_MAX)
+		goto overflow;
 	x = fabs(v);
 	if (x < s->min_indexable) {
-		if (s->zero_count == UINT64_MAX)
-			goto overflow;
 		s->zero_count++;
 		return 0;
 	}
 	st = v > 0 ? &s->pos : &s->neg;
-	if (st->count == UINT64_MAX)
-		goto overflow;
 	k = key_of(s, x);
 	target_range(st, k, k, s->max_buckets, &lo, &hi);
 	if (fit_prepare(st, lo, hi, s->max_buckets, &f) < 0)
@@ -250,7 +248,9 @@ kp_sketch_merge(struct kp_sketch *dst, const struct kp_sketch *src)
 		}
 	}
 	if (dst == src) {
-		/* Same range, no reallocation: double every count. */
+		/* Same range, so nothing was allocated: double every count. */
+		free(f[0].bins);
+		free(f[1].bins);
 		for (i = 0; i < 2; i++) {
 			if (!use[i])
 				continue;
@@ -498,14 +498,18 @@ get_store(struct reader *r, const struct kp_sketch *s,
 int
 kp_sketch_decode(struct kp_sketch *s, const void *buf, size_t len)
 {
-	struct reader r = { buf, (const unsigned char *)buf + len };
+	struct reader r;
 	struct kp_sketch t;
 	uint64_t u, total;
 	double alpha;
 	int rc = -1;
 
 	memset(s, 0, sizeof(*s));
-	if (buf == NULL || len < 1 || *r.p++ != KP_SKETCH_VERSION ||
+	if (buf == NULL || len < 1)
+		goto bad;
+	r.p = buf;
+	r.end = r.p + len;
+	if (*r.p++ != KP_SKETCH_VERSION ||
 	    get_le(&r, 8, &u) < 0)
 		goto bad;
 	memcpy(&alpha, &u, sizeof(alpha));

@@ -2,8 +2,9 @@
  * guarantees, for kagg's quantile aggregates
  *
  * Masson, Rim, Lee, "DDSketch: A Fast and Fully-Mergeable Quantile Sketch
- * with Relative-Error Guarantees", PVLDB 12(12), 2019, arXiv:1908.10693, with the conventions
- * of DataDog's implementations (sketches-py, sketches-go):
+ * with Relative-Error Guarantees", PVLDB 12(12), 2019, arXiv:1908.10693,
+ * with the conventions of DataDog's implementations (sketches-py,
+ * sketches-go):
  *
  *  - Logarithmic index mapping (paper, section 2): with relative accuracy
  *    alpha, gamma = (1 + alpha) / (1 - alpha); a value x > 0 goes to the
@@ -18,13 +19,13 @@
  *    highest non-empty key), grows as needed, and holds at most
  *    max_buckets keys (default 2048).  When a new key would exceed that,
  *    the lowest keys collapse into the lowest key kept (paper, section 2,
- *    the bounded-size variant; DataDog's CollapsingLowestDenseStore): a value with key k
- *    is counted at max(k, highest_key - max_buckets + 1), whatever the
- *    order of the additions.  For the negative store the lowest keys are
- *    the smallest magnitudes, those nearest zero (as DataDog does).  Only
- *    quantiles that land in a collapsed bucket lose the alpha guarantee
- *    (they are over-estimated in magnitude); at alpha 0.01, 2048 buckets
- *    cover a dynamic range of gamma^2048, about 6e17.
+ *    the bounded-size variant; DataDog's CollapsingLowestDenseStore): a
+ *    value with key k is counted at max(k, highest_key - max_buckets + 1),
+ *    whatever the order of the additions.  For the negative store the
+ *    lowest keys are the smallest magnitudes, those nearest zero (as
+ *    DataDog does).  Only quantiles that land in a collapsed bucket lose
+ *    the alpha guarantee (they are over-estimated in magnitude); at alpha
+ *    0.01, 2048 buckets cover a dynamic range of gamma^2048, about 6e17.
  *  - Quantile rank, as DataDog's get_quantile_value(): for n values,
  *    rank = q * (n - 1), and the estimate is that of the bucket holding the
  *    value at 0-based index floor(q * (n - 1)) of the sorted input ("lower"
@@ -91,7 +92,8 @@ int kp_sketch_init_bounded(struct kp_sketch *s, double alpha,
 /*
  * kp_sketch_add - count the value v.  Returns 0; -1 with EINVAL when v is
  * NaN or infinite or |v| > s->max_indexable (DBL_MAX / gamma, about
- * 1.76e308 at alpha 0.01), or -1 with ENOMEM; on -1 s is unchanged.
+ * 1.76e308 at alpha 0.01) or the count is already UINT64_MAX, or -1 with
+ * ENOMEM; on -1 s is unchanged.
  */
 int kp_sketch_add(struct kp_sketch *s, double v);
 

@@ -9,6 +9,8 @@
 #ifndef KP_UTIL_H
 #define KP_UTIL_H
 
+#define KP_VERSION "0.1.0"
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>

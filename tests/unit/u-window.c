@@ -520,8 +520,8 @@ test_close(void)
 /*
  * Session overlap: Kafka Streams KStreamSessionWindowAggregate,
  * findSessions(key, ts - gap, ts + gap), inclusive bounds
- * (https://github.com/apache/kafka, streams/.../KStreamSessionWindowAggregate.java
- * at 1eb7644349cb).
+ * (https://github.com/apache/kafka at 1eb7644349cb,
+ * streams/.../kstream/internals/KStreamSessionWindowAggregate.java).
  */
 static void
 test_overlaps(void)
