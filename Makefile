@@ -75,8 +75,16 @@ install: all
 lint-man:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5 man/man7/*.7
 
-demo: all
+# The README's two commands: each installs its own dependencies first.
+demo:
+	scripts/install-deps
+	$(MAKE) all
 	scripts/cloud-monitoring
+
+test:
+	scripts/install-deps
+	$(MAKE) check
+	$(MAKE) check SANITIZE=1
 
 bench: all
 	scripts/bench
@@ -84,4 +92,4 @@ bench: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all units check install lint-man demo bench clean
+.PHONY: all units check test install lint-man demo bench clean

@@ -33,8 +33,9 @@ struct kp_mp_item {
 	int8_t		 ext_type;
 };
 
-/* Maximum container nesting that kp_mp_skip() accepts. */
-#define KP_MP_MAX_DEPTH 512
+/* Maximum container nesting that kp_mp_skip() accepts: a value may nest
+ * KP_JSON_MAX_DEPTH (512) deep inside an envelope. */
+#define KP_MP_MAX_DEPTH 520	/* JSON's 512, plus the envelope around it */
 
 /* Decode the header of the item at p[0..n).  Returns 1 on success, 0 when
  * more bytes are needed (the header, or a STR/BIN/EXT payload, is cut

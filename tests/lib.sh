@@ -131,6 +131,12 @@ kafka_up() {
 	export BROKERS KMOCK_PID
 }
 
+# Options for consumer-group tests on kmock: the mock forgets a member that
+# left only after session.timeout.ms (45 s by default), so a restarted group
+# member would wait that long.  Pass "$GROUP_X" to every -G program.
+GROUP_X="-X session.timeout.ms=6000 -X heartbeat.interval.ms=500"
+export GROUP_X
+
 # bg CMD...: run CMD in the background, killed at exit; sets BG_PID
 bg() {
 	"$@" &
