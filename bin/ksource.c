@@ -485,6 +485,7 @@ run_kafka(struct conf *c)
 		"enable.partition.eof", "true",
 		"enable.auto.offset.store", "false",
 		"auto.offset.reset", "earliest",
+		"auto.commit.interval.ms", "1000",
 		NULL
 	};
 	struct kp_writer_opts wo = { .fmt = c->out };
