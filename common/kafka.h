@@ -55,7 +55,6 @@ int	kp_kafka_partition_count(rd_kafka_t *rk, const char *topic,
  * retriable errors, EX_SOFTWARE (70) otherwise. */
 int	kp_kafka_exit_code(rd_kafka_resp_err_t err);
 
-#endif
 
 #include "codec.h"
 #include "json.h"
@@ -87,3 +86,5 @@ enum kp_value_format { KP_VF_JSON, KP_VF_MSGPACK, KP_VF_RAW };
 rd_kafka_resp_err_t kp_record_produce(rd_kafka_t *rk, const char *topic,
 	    int32_t partition, const struct kp_record *r,
 	    enum kp_value_format vf, void *opaque);
+
+#endif
