@@ -19,11 +19,13 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "db.h"
 #include "dlq.h"
 #include "kafka.h"
 #include "log.h"
 #include "partition.h"
 #include "path.h"
+#include "retry.h"
 #include "util.h"
 
 #define USAGE \
@@ -33,7 +35,11 @@
 "             [file ...]\n" \
 "       ksink [-qv] [-O format] [-f format] [--columns path,...]\n" \
 "             [--no-header] [-k path] [-I format] [--dlq file]\n" \
-"             [--output-file file] [file ...]\n"
+"             [--output-file file] [file ...]\n" \
+"       ksink [-qv] --sqlite file | --postgres conninfo --table name\n" \
+"             [--columns name[=path],...] [--upsert-key name,...]\n" \
+"             [--batch n] [--linger ms] [--retry-max n] [-k path]\n" \
+"             [-I format] [--dlq file] [file ...]\n"
 
 struct conf {
 	struct kp_kconf		 kc;
@@ -45,8 +51,16 @@ struct conf {
 	const char		*format;
 	struct kp_path		*keys;
 	size_t			 nkeys;
+	const char		*columns_arg;
 	struct kp_path		*columns;
 	size_t			 ncolumns;
+	enum kp_db_kind		 db_kind;
+	const char		*db_target;
+	const char		*table;
+	const char		*upsert_key;
+	long long		 batch;
+	long long		 linger_ms;
+	long long		 retry_max;
 	int			 no_header;
 	const char		*dlq_path;
 	const char		*outfile;
@@ -59,6 +73,9 @@ struct run {
 	rd_kafka_t		*rk;
 	struct kp_writer	*w;
 	struct kp_dlq		*dlq;
+	struct kp_db		*db;
+	struct kp_retry		 retry;
+	int64_t			 batch_start;
 	unsigned long		 produced, delivered, failed;
 	rd_kafka_resp_err_t	 last_err;
 	int			 exit_code;
@@ -88,10 +105,81 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	}
 }
 
+/* Write the buffered rows, retrying a database that is down or locked
+ * with backoff: a blocking error, never a skipped row. */
+static int
+db_flush(struct run *r)
+{
+	char err[512];
+	int64_t delay;
+	int rc;
+
+	while ((rc = kp_db_flush(r->db, err, sizeof(err))) == -2) {
+		if (kp_retry_next(&r->retry, &delay) < 0) {
+			kp_err("%s: giving up after %ld retries", err,
+			    r->retry.attempt);
+			r->exit_code = EX_TEMPFAIL;
+			return -1;
+		}
+		kp_warn("%s (retry %ld in %lld ms)", err, r->retry.attempt,
+		    (long long)delay);
+		if (kp_retry_sleep(delay) < 0) {
+			r->exit_code = EX_TEMPFAIL;
+			return -1;
+		}
+	}
+	if (rc < 0) {
+		kp_err("%s", err);
+		r->exit_code = EX_CONFIG;
+		return -1;
+	}
+	kp_retry_reset(&r->retry);
+	r->batch_start = kp_mono_ms();
+	return 0;
+}
+
+static int
+bad_row(struct run *r, struct kp_record *rec, const char *why)
+{
+	char where[256];
+
+	kp_record_where(rec, where, sizeof(where));
+	if (r->dlq) {
+		struct kp_buf raw = {0};
+
+		kp_value_json(&raw, rec);
+		if (kp_dlq_write(r->dlq, rec, raw.data, raw.len, why) < 0) {
+			kp_err("cannot write dead letter: %s", strerror(errno));
+			r->exit_code = EX_IOERR;
+		}
+		kp_buf_free(&raw);
+		return r->exit_code ? -1 : 0;
+	}
+	kp_err("%s: %s", where, why);
+	r->exit_code = EX_DATAERR;
+	return -1;
+}
+
 static int
 sink(struct run *r, struct kp_record *rec)
 {
 	rd_kafka_resp_err_t err;
+	char why[512];
+	int rc;
+
+	if (r->db) {
+		if ((rc = kp_db_add(r->db, rec, why, sizeof(why))) == -1)
+			return bad_row(r, rec, why);
+		if (rc < 0) {
+			kp_err("%s", why);
+			r->exit_code = EX_CONFIG;
+			return -1;
+		}
+		if ((long long)kp_db_pending(r->db) >= r->c->batch ||
+		    kp_mono_ms() - r->batch_start >= r->c->linger_ms)
+			return db_flush(r);
+		return 0;
+	}
 
 	if (r->w) {
 		if (kp_writer_write(r->w, rec) < 0) {
@@ -223,7 +311,26 @@ run(struct conf *c)
 		kp_err("%s", err);
 		return EX_CANTCREAT;
 	}
-	if (c->topic) {
+	if (c->db_target) {
+		struct kp_db_column *cols = NULL;
+		size_t ncols = 0;
+
+		if (c->columns_arg && kp_db_columns_parse(c->columns_arg, &cols,
+		    &ncols, err, sizeof(err)) < 0) {
+			kp_err("%s", err);
+			return EX_USAGE;
+		}
+		r.db = kp_db_open(c->db_kind, c->db_target, c->table, cols,
+		    ncols, c->upsert_key, err, sizeof(err));
+		kp_db_columns_free(cols, ncols);
+		if (r.db == NULL) {
+			kp_err("%s", err);
+			return EX_USAGE;
+		}
+		kp_retry_init(&r.retry, c->retry_max ? c->retry_max : -1, 100,
+		    10000);
+		r.batch_start = kp_mono_ms();
+	} else if (c->topic) {
 		if ((r.rk = producer(&r)) == NULL)
 			return r.exit_code;
 	} else {
@@ -242,7 +349,12 @@ run(struct conf *c)
 		r.w = kp_writer_new(fd, &wo);
 	}
 	read_all(&r);
-	if (r.w) {
+	if (r.db) {
+		/* what was read in full is written, even after a bad record */
+		if (kp_db_pending(r.db) && db_flush(&r) == 0)
+			kp_info("rows written to table '%s'", c->table);
+		kp_db_close(r.db);
+	} else if (r.w) {
 		if (kp_writer_flush(r.w) < 0 && errno != EPIPE && !r.exit_code) {
 			kp_err("cannot write output: %s", strerror(errno));
 			r.exit_code = EX_IOERR;
@@ -275,7 +387,8 @@ static int
 parse_args(int argc, char **argv, struct conf *c)
 {
 	enum { OPT_COLUMNS = 256, OPT_DLQ, OPT_NO_HEADER, OPT_OUTFILE,
-	    OPT_PARTITIONER, OPT_VALUE_FORMAT };
+	    OPT_PARTITIONER, OPT_VALUE_FORMAT, OPT_SQLITE, OPT_POSTGRES,
+	    OPT_TABLE, OPT_UPSERT_KEY, OPT_BATCH, OPT_LINGER, OPT_RETRY_MAX };
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, 'b' },
 		{ "debug", required_argument, NULL, 'd' },
@@ -297,6 +410,13 @@ parse_args(int argc, char **argv, struct conf *c)
 		{ "output-file", required_argument, NULL, OPT_OUTFILE },
 		{ "partitioner", required_argument, NULL, OPT_PARTITIONER },
 		{ "value-format", required_argument, NULL, OPT_VALUE_FORMAT },
+		{ "sqlite", required_argument, NULL, OPT_SQLITE },
+		{ "postgres", required_argument, NULL, OPT_POSTGRES },
+		{ "table", required_argument, NULL, OPT_TABLE },
+		{ "upsert-key", required_argument, NULL, OPT_UPSERT_KEY },
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "linger", required_argument, NULL, OPT_LINGER },
+		{ "retry-max", required_argument, NULL, OPT_RETRY_MAX },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum kp_partitioner pt;
@@ -378,11 +498,36 @@ parse_args(int argc, char **argv, struct conf *c)
 			}
 			break;
 		case OPT_COLUMNS:
-			if (kp_path_parse_list(optarg, &c->columns, &c->ncolumns,
-			    err, sizeof(err)) < 0) {
-				kp_err("%s", err);
+			c->columns_arg = optarg;
+			break;
+		case OPT_SQLITE:
+		case OPT_POSTGRES:
+			c->db_kind = ch == OPT_SQLITE ? KP_DB_SQLITE :
+			    KP_DB_POSTGRES;
+			c->db_target = optarg;
+			break;
+		case OPT_TABLE:
+			c->table = optarg;
+			break;
+		case OPT_UPSERT_KEY:
+			c->upsert_key = optarg;
+			break;
+		case OPT_BATCH:
+		case OPT_LINGER:
+		case OPT_RETRY_MAX:
+			if (kp_strtonum(optarg, ch == OPT_BATCH ? 1 : 0,
+			    INT32_MAX, &v, &e) < 0) {
+				kp_err("%s '%s' is %s", ch == OPT_BATCH ? "batch" :
+				    ch == OPT_LINGER ? "linger" : "retry-max",
+				    optarg, e);
 				return EX_USAGE;
 			}
+			if (ch == OPT_BATCH)
+				c->batch = v;
+			else if (ch == OPT_LINGER)
+				c->linger_ms = v;
+			else
+				c->retry_max = v;
 			break;
 		case OPT_DLQ:
 			c->dlq_path = optarg;
@@ -423,6 +568,26 @@ parse_args(int argc, char **argv, struct conf *c)
 	}
 	c->files = argv + optind;
 	c->nfiles = argc - optind;
+	if (c->db_target && (c->topic || out_set || c->outfile)) {
+		kp_err("--sqlite and --postgres write a table: no -t, -O, -f "
+		    "or --output-file");
+		return EX_USAGE;
+	}
+	if (c->db_target && c->table == NULL) {
+		kp_err("--sqlite and --postgres need --table");
+		return EX_USAGE;
+	}
+	if (c->table && !c->db_target) {
+		kp_err("--table needs --sqlite or --postgres");
+		return EX_USAGE;
+	}
+	if (c->db_target)
+		return 0;
+	if (c->columns_arg && kp_path_parse_list(c->columns_arg, &c->columns,
+	    &c->ncolumns, err, sizeof(err)) < 0) {
+		kp_err("%s", err);
+		return EX_USAGE;
+	}
 	if (c->topic && (out_set || c->columns || c->outfile)) {
 		kp_err("-O, -f, --columns and --output-file are for file "
 		    "output, not a topic (-t)");
@@ -450,6 +615,8 @@ main(int argc, char **argv)
 		.vf = KP_VF_JSON,
 		.in = KP_FMT_AUTO,
 		.out = KP_FMT_JSON,
+		.batch = 1000,
+		.linger_ms = 1000,
 	};
 	int rc;
 
