@@ -29,7 +29,7 @@
 #include "util.h"
 
 #define USAGE \
-"usage: ksink [-qv] [-b brokers] [-X prop=value] [-F file] -t topic\n" \
+"usage: ksink [-qv] [-b brokers] [-d contexts] [-X prop=value] [-F file] -t topic\n" \
 "             [-k path] [-p partition] [--partitioner name]\n" \
 "             [--value-format json|msgpack|raw] [-I format] [--dlq file]\n" \
 "             [file ...]\n" \
@@ -626,5 +626,11 @@ main(int argc, char **argv)
 	kp_signals_install();
 	rc = run(&c);
 	kp_kconf_free(&c.kc);
+	while (c.nkeys > 0)
+		kp_path_free(&c.keys[--c.nkeys]);
+	free(c.keys);
+	while (c.ncolumns > 0)
+		kp_path_free(&c.columns[--c.ncolumns]);
+	free(c.columns);
 	return rc;
 }

@@ -28,9 +28,10 @@
 #include "util.h"
 
 #define USAGE \
-"usage: ksource [-eqv] [-b brokers] [-X prop=value] [-F file] -t topic\n" \
-"               [-p partition] [-o offset] [-G group] [-c count]\n" \
-"               [-I format] [-O format] [--dlq file]\n" \
+"usage: ksource [-eqv] [-b brokers] [-d contexts] [-X prop=value] [-F file]\n" \
+"               -t topic [-p partition] [-o offset] [-G group] [-c count]\n" \
+"               [-I format] [-O format] [-k path] [--time path]\n" \
+"               [--time-unit unit] [--time-format fmt] [--dlq file]\n" \
 "       ksource [-qv] [-I format] [-O format] [-k path] [--time path]\n" \
 "               [--time-unit unit] [--time-format fmt] [-c count]\n" \
 "               [--dlq file] [file ...]\n"
@@ -408,6 +409,18 @@ assign_partitions(struct run *r)
 	return 0;
 }
 
+/* -k and --time on a record read from Kafka */
+static int
+apply_fields(struct conf *c, struct kp_record *rec, char *err, size_t n)
+{
+	if (c->nkeys)
+		kp_record_apply_key(rec, c->keys, c->nkeys);
+	if ((c->time.has_path || c->time.format) &&
+	    kp_record_apply_time(rec, &c->time, err, n) < 0)
+		return -1;
+	return 0;
+}
+
 static int
 consume(struct run *r)
 {
@@ -458,6 +471,7 @@ consume(struct run *r)
 			}
 		}
 		if (kp_record_from_message(&r->rec, m, c->in, r->jp, err,
+		    sizeof(err)) < 0 || apply_fields(c, &r->rec, err,
 		    sizeof(err)) < 0) {
 			if (bad_record(r, &r->rec, m->payload, m->len, err) < 0) {
 				rd_kafka_message_destroy(m);
@@ -737,6 +751,12 @@ parse_args(int argc, char **argv, struct conf *c)
 		kp_err("--time-format needs --time PATH");
 		return EX_USAGE;
 	}
+	if (c->group && c->offset && strcmp(c->offset, "beginning") &&
+	    strcmp(c->offset, "end") && strcmp(c->offset, "stored")) {
+		kp_err("with -G, -o takes beginning, end or stored (where a "
+		    "group without committed offsets starts)");
+		return EX_USAGE;
+	}
 	if (c->group && c->partition >= 0) {
 		kp_err("-p and -G do not go together: the group assigns "
 		    "partitions");
@@ -762,5 +782,8 @@ main(int argc, char **argv)
 	rc = c.topic ? run_kafka(&c) : run_files(&c);
 	kp_kconf_free(&c.kc);
 	kp_time_spec_free(&c.time);
+	while (c.nkeys > 0)
+		kp_path_free(&c.keys[--c.nkeys]);
+	free(c.keys);
 	return rc;
 }

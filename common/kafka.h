@@ -51,8 +51,8 @@ int	kp_kafka_partition_count(rd_kafka_t *rk, const char *topic,
 
 /* A sysexits code for a librdkafka error: EX_UNAVAILABLE (69) for
  * transport, all-brokers-down and timeouts, EX_CONFIG (78) for
- * configuration and authorisation errors, EX_TEMPFAIL (75) for other
- * retriable errors, EX_SOFTWARE (70) otherwise. */
+ *  configuration and authorisation errors, EX_TEMPFAIL (75) for
+ * every other error (they may pass: a supervisor may restart). */
 int	kp_kafka_exit_code(rd_kafka_resp_err_t err);
 
 
