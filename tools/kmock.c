@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -38,6 +39,7 @@
 #define MAX_RTT_MS 3600000
 #define LINE_MAX_LEN 1024
 #define MAX_ARGS 3		/* arguments of the longest command */
+#define SETTLE_NS 2000000	/* 2 ms: see settle() */
 #define MOCK_AUTO_PARTITIONS 4	/* the mock's fixed default, rdkafka_mock.c */
 
 static const char usage_text[] =
@@ -209,8 +211,12 @@ static int parse_args(struct conf *conf, int argc, char **argv)
 	long n;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;	/* getopt's messages name argv[0], a path */
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
+		case ':':
+			return bad_usage("option '%s' needs an argument",
+					 argv[optind - 1]);
 		case 'h':
 			usage(stdout);
 			return fflush(stdout) == 0 ? 0 : EX_IOERR;
@@ -237,8 +243,10 @@ static int parse_args(struct conf *conf, int argc, char **argv)
 				return rc;
 			break;
 		default:
-			usage(stderr);
-			return EX_USAGE;
+			if (!strncmp(argv[optind - 1], "--", 2))
+				return bad_usage("bad option '%s'",
+						 argv[optind - 1]);
+			return bad_usage("unknown option '-%c'", optopt);
 		}
 	}
 	if (optind < argc)
@@ -259,8 +267,25 @@ static int reply(const char *fmt, ...)
 	return fflush(stdout) == 0 ? 0 : -1;
 }
 
-static int reply_err(rd_kafka_resp_err_t err)
+/*
+ * settle: pause after a call into the mock cluster.  Its thread serves
+ * queued calls first and drains its wake-up pipe after, so a call queued in
+ * between loses its wake-up and waits for the thread's next poll timeout,
+ * up to 1 s (rdkafka_mock.c, io_poll).  A pause lets the thread reach the
+ * drain before the next call is queued.
+ */
+static void settle(void)
 {
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = SETTLE_NS };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stop)
+		;
+}
+
+/* answer: the reply to a mock call whose result is ERR */
+static int answer(rd_kafka_resp_err_t err)
+{
+	settle();
 	return err ? reply("error: %s", rd_kafka_err2str(err)) : reply("ok");
 }
 
@@ -286,7 +311,7 @@ static int cmd_updown(struct kmock *km, char **av)
 
 	if (arg_num("broker id", av[1], 0, INT32_MAX, &id, &rc))
 		return rc;
-	return reply_err(av[0][0] == 'd' ?
+	return answer(av[0][0] == 'd' ?
 	    rd_kafka_mock_broker_set_down(km->mc, (int32_t)id) :
 	    rd_kafka_mock_broker_set_up(km->mc, (int32_t)id));
 }
@@ -301,7 +326,7 @@ static int cmd_leader(struct kmock *km, char **av)
 	if (arg_num("partition", av[2], 0, INT32_MAX, &part, &rc) ||
 	    arg_num("broker id", av[3], -1, INT32_MAX, &id, &rc))
 		return rc;
-	return reply_err(rd_kafka_mock_partition_set_leader(
+	return answer(rd_kafka_mock_partition_set_leader(
 	    km->mc, av[1], (int32_t)part, (int32_t)id));
 }
 
@@ -315,7 +340,7 @@ static int cmd_coordinator(struct kmock *km, char **av)
 			     "transaction or group", av[1]);
 	if (arg_num("broker id", av[3], 0, INT32_MAX, &id, &rc))
 		return rc;
-	return reply_err(rd_kafka_mock_coordinator_set(km->mc, av[1], av[2],
+	return answer(rd_kafka_mock_coordinator_set(km->mc, av[1], av[2],
 						       (int32_t)id));
 }
 
@@ -327,7 +352,7 @@ static int cmd_rtt(struct kmock *km, char **av)
 	if (arg_num("broker id", av[1], 0, INT32_MAX, &id, &rc) ||
 	    arg_num("rtt", av[2], 0, MAX_RTT_MS, &ms, &rc))
 		return rc;
-	return reply_err(rd_kafka_mock_broker_set_rtt(km->mc, (int32_t)id,
+	return answer(rd_kafka_mock_broker_set_rtt(km->mc, (int32_t)id,
 						      (int)ms));
 }
 
@@ -341,7 +366,7 @@ static int cmd_topic(struct kmock *km, char **av)
 	if (av[2] && arg_num("partition count", av[2], 1, MAX_PARTITIONS,
 			     &part, &rc))
 		return rc;
-	return reply_err(rd_kafka_mock_topic_create(km->mc, av[1], (int)part,
+	return answer(rd_kafka_mock_topic_create(km->mc, av[1], (int)part,
 	    replication_factor(km->conf)));
 }
 
@@ -400,13 +425,19 @@ static int is_dev_null(int fd)
 	       S_ISCHR(a.st_mode) && a.st_rdev == b.st_rdev;
 }
 
-/* open_fifo: open (creating if absent) the control FIFO; fd or -1 */
-static int open_fifo(const char *path)
+/*
+ * open_fifo: open the control FIFO, creating it when absent (then *CREATED
+ * is set, if CREATED is not NULL).  Returns the fd, or -1 (reported).
+ */
+static int open_fifo(const char *path, int *created)
 {
 	struct stat st;
 	int fd;
 
-	if (mkfifo(path, 0600) == -1 && errno != EEXIST) {
+	if (mkfifo(path, 0600) == 0) {
+		if (created)
+			*created = 1;
+	} else if (errno != EEXIST) {
 		fprintf(stderr, PROG ": cannot create control fifo '%s': %s\n",
 			path, strerror(errno));
 		return -1;
@@ -450,6 +481,7 @@ static int source_read(struct kmock *km, struct source *src)
 {
 	ssize_t n;
 	char *nl;
+	int fd;
 
 	n = read(src->fd, src->buf + src->len, sizeof(src->buf) - src->len);
 	if (n == -1) {
@@ -467,10 +499,12 @@ static int source_read(struct kmock *km, struct source *src)
 			src->fd = -1;
 			return 0;
 		}
+		/* open anew before closing: a writer that comes in between
+		 * finds a reader, and the pipe keeps what it wrote */
+		fd = open_fifo(src->fifo, NULL);
 		close(src->fd);
-		if ((src->fd = open_fifo(src->fifo)) == -1)
-			return EX_IOERR;
-		return 0;
+		src->fd = fd;
+		return fd == -1 ? EX_IOERR : 0;
 	}
 	src->len += (size_t)n;
 	while ((nl = memchr(src->buf, '\n', src->len))) {
@@ -501,13 +535,13 @@ static int serve(struct kmock *km, const sigset_t *waitmask)
 		{ .fd = -1, .fifo = km->conf->control },
 	};
 	struct pollfd pfd[2];
-	int i, rc = 0;
+	int i, rc = 0, created = 0;
 
 	if (!isatty(STDIN_FILENO) && !is_dev_null(STDIN_FILENO) &&
 	    fcntl(STDIN_FILENO, F_GETFD) != -1)
 		src[0].fd = STDIN_FILENO;
-	if (src[1].fifo && (src[1].fd = open_fifo(src[1].fifo)) == -1)
-		return EX_IOERR;
+	if (src[1].fifo && (src[1].fd = open_fifo(src[1].fifo, &created)) == -1)
+		rc = EX_IOERR;
 
 	while (!stop && rc == 0) {
 		for (i = 0; i < 2; i++) {
@@ -529,6 +563,8 @@ static int serve(struct kmock *km, const sigset_t *waitmask)
 	}
 	if (src[1].fd != -1)
 		close(src[1].fd);
+	if (created)
+		unlink(src[1].fifo);
 	return rc;
 }
 
@@ -588,6 +624,7 @@ static int start(struct kmock *km)
 
 		err = rd_kafka_mock_topic_create(km->mc, t->name,
 		    t->partitions ? t->partitions : conf->partitions, rf);
+		settle();
 		if (err) {
 			fprintf(stderr, PROG ": cannot create topic '%s': %s\n",
 				t->name, rd_kafka_err2str(err));
@@ -655,9 +692,12 @@ int main(int argc, char **argv)
 		.topics = NULL,
 		.ntopics = 0,
 	};
-	int rc;
+	int i, rc;
 
-	if ((rc = parse_args(&conf, argc, argv)) != -1)
-		return rc;
-	return run(&conf);
+	if ((rc = parse_args(&conf, argc, argv)) == -1)
+		rc = run(&conf);
+	for (i = 0; i < conf.ntopics; i++)
+		free(conf.topics[i].name);
+	free(conf.topics);
+	return rc;
 }
