@@ -1171,3 +1171,9 @@ kp_writer_write(struct kp_writer *w, struct kp_record *r)
 		return kp_writer_flush(w);
 	return 0;
 }
+
+size_t
+kp_reader_buffered(const struct kp_reader *rd)
+{
+	return rd->end - rd->start;
+}

@@ -104,4 +104,9 @@ void	kp_envelope_json(struct kp_buf *out, const struct kp_record *r);
  * string) to out. */
 void	kp_value_json(struct kp_buf *out, const struct kp_record *r);
 
+/* Bytes read from the fd and not yet returned in records: 0 means the
+ * next kp_reader_next() will read(2) (so a caller may poll(2) the fd
+ * first). */
+size_t	kp_reader_buffered(const struct kp_reader *rd);
+
 #endif

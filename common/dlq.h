@@ -6,16 +6,37 @@
  *    "offset":7} | {"file":"x.jsonl","line":7},"timestamp":...,
  *    "key":"...","headers":[...],"value":"..."}
  * where key and value are the original bytes, as a string when valid
- * UTF-8 or base64 with "key_encoding"/"value_encoding":"base64" otherwise.
- * Dead letters to a Kafka topic carry the original key, value and headers
- * byte for byte, plus kpipe.error.* headers (see kdlq(1)).
+ * UTF-8 or base64 with "key_encoding"/"value_encoding":"base64" otherwise;
+ * a header value is a string, null, or {"base64":"..."}.
+ *
+ * A dead letter written to a Kafka TOPIC carries the original key, value,
+ * headers and timestamp byte for byte, plus these headers (values as
+ * text; numbers in decimal):
+ *   kpipe.error.reason     what is wrong, and where in the value
+ *   kpipe.error.stage      the program that refused it ("kdlq")
+ *   kpipe.error.topic      source topic, partition, offset (from Kafka)
+ *   kpipe.error.partition
+ *   kpipe.error.offset
+ *   kpipe.error.file       source file ("-": stdin) and line, otherwise
+ *   kpipe.error.line
+ *   kpipe.error.timestamp  the original timestamp, ms (when it had one)
+ * Headers of the original whose names start with "kpipe.error." are
+ * replaced, never repeated.  Topic dead letters go through the caller's
+ * struct kp_rq (retry.h): they are delivered in order, retried on
+ * blocking errors, and done when that queue says so.
  */
 #ifndef KP_DLQ_H
 #define KP_DLQ_H
 
 #include <stddef.h>
 
+#include "json.h"
 #include "record.h"
+#include "retry.h"
+
+#define KP_DLQ_PREFIX	"kpipe.error."
+/* The tag of dead letters in a struct kp_rq (kp_rq_opts.done). */
+#define KP_DLQ_TAG	0x646c71L
 
 struct kp_dlq;
 
@@ -34,7 +55,58 @@ int	kp_dlq_write(struct kp_dlq *d, const struct kp_record *r,
 /* Number of dead letters written. */
 unsigned long kp_dlq_count(const struct kp_dlq *d);
 
-/* Flush and close.  Returns 0, or -1 when a write failed. */
+/* Flush and close.  Returns 0, or -1 when a write failed.  For a topic,
+ * it only frees: the caller flushes its queue (kp_rq_flush()). */
 int	kp_dlq_close(struct kp_dlq *d);
+
+/* ---- Kafka topics ---- */
+
+enum kp_dlq_kind { KP_DLQ_FILE, KP_DLQ_TOPIC };
+
+/* Say whether a --dlq TOPIC|FILE argument names a file or a topic:
+ * "file:PATH" and "topic:NAME" say it outright; "-" (stderr), a name that
+ * holds a '/' or ends in ".json", ".jsonl" or ".ndjson" is a file; any
+ * other name is a topic when brokers are configured, else a file.  *name
+ * is set to the name without its prefix (borrowed from target). */
+enum kp_dlq_kind kp_dlq_target(const char *target, int have_brokers,
+	    const char **name);
+
+/* A dead-letter target on topic: kp_dlq_write() queues each letter on q
+ * (borrowed; its producer must be set up with kp_rq_conf()) with tag
+ * KP_DLQ_TAG, and returns 0 at once.  Never NULL. */
+struct kp_dlq *kp_dlq_open_topic(struct kp_rq *q, const char *topic,
+	    const char *stage);
+/* 1 for a topic target, 0 for a file. */
+int	kp_dlq_is_topic(const struct kp_dlq *d);
+
+/* Replace r's kpipe.error.* headers with those describing a dead letter of
+ * src (its origin and timestamp) refused by stage for reason. */
+void	kp_dlq_error_headers(struct kp_record *r, const struct kp_record *src,
+	    const char *stage, const char *reason);
+
+/* ---- reading dead letters back (kdlq replay, kdlq stats) ---- */
+
+struct kp_dlq_letter {
+	/* the original record: key, value (bytes, or null), headers without
+	 * kpipe.error.*, timestamp (KP_TS_NONE when it had none); topic,
+	 * partition and offset of the source when it was a topic */
+	struct kp_record	rec;
+	struct kp_buf		reason;
+	struct kp_buf		stage;
+	struct kp_buf		file;	/* source file when not a topic */
+	long			line;
+};
+
+void	kp_dlq_letter_init(struct kp_dlq_letter *l);
+void	kp_dlq_letter_free(struct kp_dlq_letter *l);
+/* Read a dead letter from one JSON line of a dead-letter file.  Returns
+ * 0, or -1 with errstr (not JSON, or not a dead letter). */
+int	kp_dlq_parse_json(struct kp_dlq_letter *l, struct kp_json_parser *jp,
+	    const char *line, size_t n, char *errstr, size_t errstr_size);
+/* Read a dead letter from a record consumed from a dead-letter topic
+ * (value as bytes: KP_FMT_RAW).  Returns 0, or -1 with errstr when it has
+ * no kpipe.error.reason header. */
+int	kp_dlq_parse_record(struct kp_dlq_letter *l, const struct kp_record *r,
+	    char *errstr, size_t errstr_size);
 
 #endif
