@@ -1,0 +1,442 @@
+/* u-join.c - unit tests of common/join.c: join keys, merging, the table,
+ * the chooser and stream-stream windows.  Every expected value is worked
+ * out by hand in the comment beside it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "join.h"
+#include "json.h"
+#include "store.h"
+#include "tap.h"
+
+static struct kp_json_parser *jp;
+
+/* a record whose value is the JSON text j (NULL: a null value) */
+static void
+rec(struct kp_record *r, const char *key, const char *j, int64_t ts)
+{
+	char err[256];
+
+	kp_record_clear(r);
+	if (key)
+		kp_record_set_key(r, key, strlen(key));
+	if (j) {
+		kp_buf_reset(&r->value);
+		if (kp_json_parse(jp, j, strlen(j), &r->value, err,
+		    sizeof(err)) != 0) {
+			printf("# bad test JSON %s: %s\n", j, err);
+			exit(1);
+		}
+		r->vtype = KP_VALUE_MSGPACK;
+		r->obj_valid = 0;
+	}
+	r->timestamp = ts;
+}
+
+static char *
+to_json(const void *p, size_t n)
+{
+	static struct kp_buf b;
+
+	kp_buf_reset(&b);
+	if (kp_json_write(&b, p, n) < 0)
+		return "(invalid)";
+	return b.data;
+}
+
+static const char *
+key_of(struct kp_record *r, const char *paths)
+{
+	static struct kp_buf kb;
+	struct kp_path *p = NULL;
+	size_t n = 0, i;
+	char err[256];
+	int rc;
+
+	if (paths && kp_path_parse_list(paths, &p, &n, err, sizeof(err)) < 0)
+		return "(bad path)";
+	rc = kp_join_key(r, p, n, &kb);
+	for (i = 0; i < n; i++)
+		kp_path_free(&p[i]);
+	free(p);
+	return rc < 0 ? "(null)" : kb.data;
+}
+
+static void
+test_keys(void)
+{
+	struct kp_record r;
+
+	kp_record_init(&r);
+	/* the number 1, the string "1" and the key bytes "1" are one key */
+	rec(&r, NULL, "{\"id\":1,\"x\":2}", 0);
+	is_str(key_of(&r, ".id"), "1", "key: number field");
+	rec(&r, NULL, "{\"id\":\"1\"}", 0);
+	is_str(key_of(&r, ".id"), "1", "key: string field");
+	rec(&r, "1", "{\"a\":1}", 0);
+	is_str(key_of(&r, NULL), "1", "key: record key bytes");
+	rec(&r, "1", "{\"id\":-7}", 0);
+	is_str(key_of(&r, ".id"), "-7", "key: negative number");
+	rec(&r, NULL, "{\"id\":true}", 0);
+	is_str(key_of(&r, ".id"), "true", "key: boolean");
+	rec(&r, NULL, "{\"id\":1.5}", 0);
+	is_str(key_of(&r, ".id"), "1.5", "key: float (slow path)");
+	rec(&r, NULL, "{\"id\":2.0}", 0);
+	is_str(key_of(&r, ".id"), "2", "key: integral float drops .0");
+	rec(&r, NULL, "{\"id\":{\"a\":1}}", 0);
+	is_str(key_of(&r, ".id"), "{\"a\":1}", "key: object as compact JSON");
+	rec(&r, NULL, "{\"id\":1,\"id\":2}", 0);
+	is_str(key_of(&r, ".id"), "2", "key: duplicate names, last wins");
+	rec(&r, NULL, "{\"x\":1}", 0);
+	is_str(key_of(&r, ".id"), "(null)", "key: missing field is null");
+	rec(&r, NULL, "{\"id\":null}", 0);
+	is_str(key_of(&r, ".id"), "(null)", "key: null field is null");
+	rec(&r, NULL, "[1,2]", 0);
+	is_str(key_of(&r, ".id"), "(null)", "key: not a map is null");
+	rec(&r, NULL, "{\"a\":{\"b\":\"x\"}}", 0);
+	is_str(key_of(&r, ".a.b"), "x", "key: nested path");
+	rec(&r, NULL, "{\"a\":1,\"b\":\"y\"}", 0);
+	is_str(key_of(&r, ".a,.b"), "[1,\"y\"]", "key: two paths, JSON array");
+	rec(&r, NULL, "{\"a\":1}", 0);
+	is_str(key_of(&r, NULL), "(null)", "key: null record key");
+	rec(&r, NULL, "{\"max.cpu\":20}", 0);
+	is_str(key_of(&r, ".\"max.cpu\""), "20", "key: quoted name");
+	kp_record_free(&r);
+}
+
+static const char *
+merge(const char *l, const char *r, const char *prefix)
+{
+	static struct kp_buf out;
+	struct kp_record a, b;
+	int rc;
+
+	kp_record_init(&a);
+	kp_record_init(&b);
+	rec(&a, NULL, l, 0);
+	rec(&b, NULL, r, 0);
+	kp_buf_reset(&out);
+	rc = kp_join_merge(&out, a.value.data, a.value.len, b.value.data,
+	    b.value.len, prefix);
+	kp_record_free(&a);
+	kp_record_free(&b);
+	if (rc == -1)
+		return "(left not a map)";
+	if (rc == -2)
+		return "(right not a map)";
+	return to_json(out.data, out.len);
+}
+
+static void
+test_merge(void)
+{
+	struct kp_buf big = {0}, want = {0};
+	int i;
+
+	/* the seed example */
+	is_str(merge("{\"id\":1,\"max.cpu\":20}",
+	    "{\"id\":1,\"name\":\"host-1\",\"region\":\"eu\"}", NULL),
+	    "{\"id\":1,\"max.cpu\":20,\"name\":\"host-1\",\"region\":\"eu\"}",
+	    "merge: seed example, id clashes and the stream's stays");
+	is_str(merge("{\"name\":\"s\",\"v\":1}", "{\"name\":\"t\",\"r\":2}",
+	    NULL), "{\"name\":\"s\",\"v\":1,\"r\":2}",
+	    "merge: on a clash the stream's field wins");
+	is_str(merge("{\"name\":\"s\"}", "{\"name\":\"t\",\"r\":2}", "h_"),
+	    "{\"name\":\"s\",\"h_name\":\"t\",\"h_r\":2}",
+	    "merge: --prefix renames every table field");
+	is_str(merge("{\"h_r\":0}", "{\"r\":2,\"q\":3}", "h_"),
+	    "{\"h_r\":0,\"h_q\":3}",
+	    "merge: a prefixed name that clashes still loses");
+	is_str(merge("{}", "{\"a\":1}", NULL), "{\"a\":1}", "merge: empty left");
+	is_str(merge("{\"a\":1}", "{}", NULL), "{\"a\":1}", "merge: empty right");
+	is_str(merge("{\"a\":{\"b\":[1,2]}}", "{\"c\":{\"d\":null}}", NULL),
+	    "{\"a\":{\"b\":[1,2]},\"c\":{\"d\":null}}",
+	    "merge: nested values are copied whole");
+	is_str(merge("[1]", "{\"a\":1}", NULL), "(left not a map)",
+	    "merge: left must be a map");
+	is_str(merge("{\"a\":1}", "\"x\"", NULL), "(right not a map)",
+	    "merge: right must be a map");
+	/* 40 fields on each side, 20 shared: 60 fields, map16 header */
+	kp_buf_adds(&big, "{");
+	kp_buf_adds(&want, "{");
+	for (i = 0; i < 40; i++)
+		kp_buf_printf(&big, "%s\"f%d\":%d", i ? "," : "", i, i);
+	kp_buf_adds(&big, "}");
+	for (i = 0; i < 60; i++)
+		kp_buf_printf(&want, "%s\"f%d\":%d", i ? "," : "", i, i);
+	kp_buf_adds(&want, "}");
+	{
+		struct kp_buf right = {0};
+
+		kp_buf_adds(&right, "{");
+		for (i = 20; i < 60; i++)
+			kp_buf_printf(&right, "%s\"f%d\":%d", i > 20 ? "," : "",
+			    i, i < 40 ? -1 : i);
+		kp_buf_adds(&right, "}");
+		is_str(merge(big.data, right.data, NULL), want.data,
+		    "merge: 40 + 40 fields, 20 shared");
+		kp_buf_free(&right);
+	}
+	kp_buf_free(&big);
+	kp_buf_free(&want);
+	{
+		struct kp_record a;
+		struct kp_buf out = {0};
+
+		kp_record_init(&a);
+		rec(&a, NULL, "{\"name\":\"t\",\"a_very_long_field_name_here\":1}", 0);
+		ok(kp_join_prefix(&out, a.value.data, a.value.len,
+		    "prefix_that_makes_names_long_") == 0, "prefix: ok");
+		is_str(to_json(out.data, out.len),
+		    "{\"prefix_that_makes_names_long_name\":\"t\","
+		    "\"prefix_that_makes_names_long_a_very_long_field_name_here\":1}",
+		    "prefix: names past 31 bytes use str8");
+		kp_record_free(&a);
+		kp_buf_free(&out);
+	}
+}
+
+static void
+test_table(struct kp_store *st)
+{
+	struct kp_jtable *t = kp_jtable_new(st);
+	const void *v;
+	size_t vn;
+	char err[256], k[32];
+	int i, bad = 0;
+
+	ok(kp_jtable_get(t, "a", 1, &v, &vn, err, sizeof(err)) == 0,
+	    "table%s: absent key", st ? " (store)" : "");
+	kp_jtable_put(t, "a", 1, "one", 3);
+	ok(kp_jtable_get(t, "a", 1, &v, &vn, err, sizeof(err)) == 1 &&
+	    vn == 3 && !memcmp(v, "one", 3), "table%s: put, get",
+	    st ? " (store)" : "");
+	kp_jtable_put(t, "a", 1, "uno", 3);
+	ok(kp_jtable_get(t, "a", 1, &v, &vn, err, sizeof(err)) == 1 &&
+	    !memcmp(v, "uno", 3), "table%s: latest value wins",
+	    st ? " (store)" : "");
+	kp_jtable_delete(t, "a", 1);
+	ok(kp_jtable_get(t, "a", 1, &v, &vn, err, sizeof(err)) == 0,
+	    "table%s: a tombstone deletes", st ? " (store)" : "");
+	kp_jtable_put(t, "", 0, "empty", 5);
+	ok(kp_jtable_get(t, "", 0, &v, &vn, err, sizeof(err)) == 1 &&
+	    vn == 5, "table%s: the empty key is a key", st ? " (store)" : "");
+	/* many keys, half deleted: exercises growth and backward shifts */
+	for (i = 0; i < 5000; i++) {
+		int n = snprintf(k, sizeof(k), "key-%d", i);
+
+		kp_jtable_put(t, k, (size_t)n, k, (size_t)n);
+	}
+	for (i = 0; i < 5000; i += 2) {
+		int n = snprintf(k, sizeof(k), "key-%d", i);
+
+		kp_jtable_delete(t, k, (size_t)n);
+	}
+	for (i = 0; i < 5000; i++) {
+		int n = snprintf(k, sizeof(k), "key-%d", i);
+		int rc = kp_jtable_get(t, k, (size_t)n, &v, &vn, err, sizeof(err));
+
+		if (rc != (i % 2) || (rc == 1 && (vn != (size_t)n ||
+		    memcmp(v, k, vn))))
+			bad++;
+	}
+	is_int(bad, 0, "table%s: 5000 keys, even ones deleted",
+	    st ? " (store)" : "");
+	if (!st)
+		is_int(kp_jtable_count(t), 2501, "table: count");
+	kp_jtable_free(t);
+}
+
+static void
+test_choose(void)
+{
+	struct kp_join_head h[2];
+
+#define H(i, has_, ts_, state_) \
+	h[i].has = (has_), h[i].ts = (ts_), h[i].state = (state_)
+	H(0, 1, 10, KP_JOIN_LAGGING); H(1, 1, 5, KP_JOIN_LAGGING);
+	is_int(kp_join_choose(h, 1, 0, 0), 1, "choose: lower timestamp first");
+	H(0, 1, 5, KP_JOIN_LAGGING); H(1, 1, 5, KP_JOIN_LAGGING);
+	is_int(kp_join_choose(h, 1, 0, 0), 1, "choose: tie goes to `tie` (1)");
+	is_int(kp_join_choose(h, 0, 0, 0), 0, "choose: tie goes to `tie` (0)");
+	H(0, 1, 5, KP_JOIN_LAGGING); H(1, 1, KP_TS_NONE, KP_JOIN_LAGGING);
+	is_int(kp_join_choose(h, 0, 0, 0), 1, "choose: no timestamp first");
+	H(0, 1, 5, KP_JOIN_LAGGING); H(1, 0, 0, KP_JOIN_LAGGING);
+	is_int(kp_join_choose(h, 1, 100000, 0), KP_JOIN_WAIT,
+	    "choose: a lagging side is waited for");
+	H(1, 0, 0, KP_JOIN_CAUGHT_UP);
+	is_int(kp_join_choose(h, 1, 0, 0), 0,
+	    "choose: caught up, max-idle 0: go");
+	is_int(kp_join_choose(h, 1, 99, 100), KP_JOIN_WAIT,
+	    "choose: caught up, waited 99 of 100 ms: wait");
+	is_int(kp_join_choose(h, 1, 100, 100), 0,
+	    "choose: caught up, waited 100 of 100 ms: go");
+	H(1, 0, 0, KP_JOIN_DONE);
+	is_int(kp_join_choose(h, 1, 0, 1000), 0, "choose: other side done: go");
+	H(0, 0, 0, KP_JOIN_DONE); H(1, 0, 0, KP_JOIN_DONE);
+	is_int(kp_join_choose(h, 1, 0, 0), KP_JOIN_EMPTY, "choose: empty");
+	H(0, 0, 0, KP_JOIN_LAGGING); H(1, 1, 7, KP_JOIN_LAGGING);
+	is_int(kp_join_choose(h, 0, 0, 0), KP_JOIN_WAIT,
+	    "choose: symmetric, side 0 lagging");
+#undef H
+}
+
+/* window outputs, as text lines "L+R ts" / "L ts" / "R ts" */
+static struct kp_buf wout;
+
+static const char *
+valtext(struct kp_record *r)
+{
+	return to_json(r->value.data, r->value.len);
+}
+
+static int
+emit(void *ctx, struct kp_record *l, struct kp_record *r)
+{
+	(void)ctx;
+	if (l && r) {
+		kp_buf_printf(&wout, "%s", valtext(l));
+		kp_buf_printf(&wout, "+%s;", valtext(r));
+	} else {
+		kp_buf_printf(&wout, "%s;", valtext(l ? l : r));
+	}
+	return 0;
+}
+
+static void
+test_window(struct kp_store *st)
+{
+	struct kp_jwin_opts o = { .within = 10000, .grace = 0,
+	    .left_unmatched = 1, .right_unmatched = 0 };
+	struct kp_jwin *w = kp_jwin_new(&o, emit, NULL);
+	struct kp_record r;
+	char err[256];
+
+	kp_record_init(&r);
+	kp_buf_reset(&wout);
+	/* a view at 0; a click at 10 s joins (|10000 - 0| <= 10000) */
+	rec(&r, "u1", "{\"v\":1}", 0);
+	is_int(kp_jwin_add(w, 0, "u1", 2, &r), 0, "window: view buffered");
+	rec(&r, "u1", "{\"c\":1}", 10000);
+	kp_jwin_add(w, 1, "u1", 2, &r);
+	is_str(wout.data, "{\"v\":1}+{\"c\":1};", "window: click at 10 s joins");
+	/* a click at 11 s: stream time 11000 > 0 + 10000, the view's window
+	 * closes first (it joined, so nothing more for it); no join */
+	kp_buf_reset(&wout);
+	rec(&r, "u1", "{\"c\":2}", 11000);
+	kp_jwin_add(w, 1, "u1", 2, &r);
+	is_str(wout.data ? wout.data : "", "", "window: click at 11 s does not join");
+	/* another key: a view at 12 s never clicked: emitted alone (--left)
+	 * when stream time passes 22 s */
+	rec(&r, "u2", "{\"v\":2}", 12000);
+	kp_jwin_add(w, 0, "u2", 2, &r);
+	rec(&r, "u3", "{\"v\":3}", 22000);
+	kp_jwin_add(w, 0, "u3", 2, &r);
+	is_str(wout.data ? wout.data : "", "", "window: 22 s does not close 12 s");
+	rec(&r, "u3", "{\"v\":4}", 22001);
+	kp_jwin_add(w, 0, "u3", 2, &r);
+	is_str(wout.data, "{\"v\":2};", "window: 22.001 s closes 12 s, unmatched left");
+	/* late: ts + grace (0) < stream time 22001 */
+	rec(&r, "u3", "{\"c\":9}", 22000);
+	is_int(kp_jwin_add(w, 1, "u3", 2, &r), 1, "window: a late record");
+	/* the right side is not emitted alone without --outer */
+	kp_buf_reset(&wout);
+	rec(&r, "u3", "{\"c\":10}", 22001);
+	kp_jwin_add(w, 1, "u3", 2, &r);
+	is_str(wout.data, "{\"v\":3}+{\"c\":10};{\"v\":4}+{\"c\":10};",
+	    "window: one right joins two lefts, in arrival order");
+	/* the views at 22000 and 22001 and the click at 22001 */
+	is_int(kp_jwin_buffered(w), 3, "window: 3 records buffered");
+	if (st) {
+		struct kp_jwin *w2;
+
+		kp_jwin_free(w);
+		/* persist: a new window with the store attached gets the
+		 * same records */
+		w = kp_jwin_new(&o, emit, NULL);
+		kp_jwin_attach_store(w, st);
+		kp_buf_reset(&wout);
+		rec(&r, "u5", "{\"v\":5}", 1000);
+		kp_jwin_add(w, 0, "u5", 2, &r);
+		rec(&r, "u6", "{\"v\":6}", 2000);
+		kp_jwin_add(w, 0, "u6", 2, &r);
+		rec(&r, "u5", "{\"c\":5}", 3000);
+		kp_jwin_add(w, 1, "u5", 2, &r);
+		ok(kp_store_commit(st, 0, err, sizeof(err)) == 0, "window: commit");
+		w2 = kp_jwin_new(&o, emit, NULL);
+		ok(kp_jwin_load(w2, st, err, sizeof(err)) == 0, "window: load");
+		is_int(kp_jwin_buffered(w2), 3, "window: 3 records reloaded");
+		is_int(kp_jwin_stream_time(w2), 3000, "window: stream time reloaded");
+		kp_buf_reset(&wout);
+		/* closing all: u5 view joined, u6 view did not: only u6 */
+		kp_jwin_close_all(w2);
+		is_str(wout.data, "{\"v\":6};", "window: matched flag survives reload");
+		kp_jwin_free(w2);
+	} else {
+		kp_buf_reset(&wout);
+		kp_jwin_close_all(w);
+		/* the u3 views and click all joined: nothing alone */
+		is_str(wout.data ? wout.data : "", "", "window: close all, all matched");
+	}
+	kp_jwin_free(w);
+
+	/* --outer with grace: right records come out alone too */
+	o.right_unmatched = 1;
+	o.grace = 5000;
+	w = kp_jwin_new(&o, emit, NULL);
+	kp_buf_reset(&wout);
+	rec(&r, "k", "{\"c\":1}", 100000);
+	kp_jwin_add(w, 1, "k", 1, &r);
+	rec(&r, "k", "{\"v\":1}", 120000);
+	kp_jwin_add(w, 0, "k", 1, &r);
+	/* stream time 120000 > 100000 + 10000 + 5000: the click closes */
+	is_str(wout.data, "{\"c\":1};", "window: outer, right emitted alone");
+	/* with grace 5 s a record 5 s old is not late, 5.001 s is */
+	rec(&r, "k", "{\"c\":2}", 115000);
+	is_int(kp_jwin_add(w, 1, "k", 1, &r), 0, "window: within grace, not late");
+	rec(&r, "k", "{\"c\":3}", 114999);
+	is_int(kp_jwin_add(w, 1, "k", 1, &r), 1, "window: past grace, late");
+	kp_buf_reset(&wout);
+	kp_jwin_close_all(w);
+	/* view 120000 joined c2 (|115000-120000| = 5000): nothing alone */
+	is_str(wout.data ? wout.data : "", "", "window: outer close, all matched");
+	kp_jwin_free(w);
+	kp_record_free(&r);
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/u-join.XXXXXX", err[256];
+	struct kp_store *st;
+
+	jp = kp_json_parser_new();
+	test_keys();
+	test_merge();
+	test_table(NULL);
+	test_choose();
+	test_window(NULL);
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	if ((st = kp_store_open(dir, 0, err, sizeof(err))) == NULL) {
+		printf("# %s\n", err);
+		return 1;
+	}
+	test_table(st);
+	kp_store_close(st);
+	kp_store_destroy(dir, err, sizeof(err));
+	if ((st = kp_store_open(dir, 0, err, sizeof(err))) == NULL) {
+		printf("# %s\n", err);
+		return 1;
+	}
+	test_window(st);
+	kp_store_close(st);
+	kp_store_destroy(dir, err, sizeof(err));
+	rmdir(dir);
+	kp_json_parser_free(jp);
+	return done_testing();
+}
