@@ -549,7 +549,7 @@ pg_flush(struct kp_db *db, char *errstr, size_t en)
 			disconnect(db);
 			return -2;
 		}
-		PQexec(db->pg, "SET client_min_messages = warning");
+		PQclear(PQexec(db->pg, "SET client_min_messages = warning"));
 		create_sql(db, &sql);
 		if (pg_ok(db, PQexec(db->pg, sql.data), errstr, en) < 0)
 			goto retry;
