@@ -1,5 +1,6 @@
 /* codec.c - record stream readers and writers. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,25 +211,40 @@ kp_envelope_unpack(const void *vp, size_t n, struct kp_record *r,
 {
 	const uint8_t *p = vp;
 	struct kp_mp_item m, k, v;
-	long long total, sz;
+	const char *src = r->src;
+	long line = r->line;
+	long long sz;
 	size_t off;
 	uint64_t i, j;
+	int rc;
 
-	total = kp_mp_skip(p, n);
-	if (total <= 0) {
-		if (total < 0)
+	/* one pass: each field is skipped once; an envelope cut short gives
+	 * 0 and is parsed again, from a cleared record, when more bytes came */
+	kp_record_clear(r);
+	r->src = src;
+	r->line = line;
+	if ((rc = kp_mp_read(p, n, &m)) <= 0) {
+		if (rc < 0)
 			snprintf(errstr, en, "invalid msgpack");
-		return total;
+		return rc;
 	}
-	if (kp_mp_read(p, n, &m) != 1 || m.type != KP_MP_MAP) {
+	if (m.type != KP_MP_MAP) {
 		snprintf(errstr, en, "kpipe envelope is not a msgpack map");
 		return -1;
 	}
 	off = m.hdr;
 	for (i = 0; i < m.len; i++) {
-		kp_mp_read(p + off, n - off, &k);
-		off += (size_t)kp_mp_skip(p + off, n - off);
-		sz = kp_mp_skip(p + off, n - off);
+		if ((rc = kp_mp_read(p + off, n - off, &k)) <= 0)
+			goto short_or_bad;
+		if ((sz = kp_mp_skip(p + off, n - off)) <= 0) {
+			rc = (int)sz;
+			goto short_or_bad;
+		}
+		off += (size_t)sz;
+		if ((sz = kp_mp_skip(p + off, n - off)) <= 0) {
+			rc = (int)sz;
+			goto short_or_bad;
+		}
 		kp_mp_read(p + off, n - off, &v);
 		if (keyis(&k, "value")) {
 			if (v.type == KP_MP_NIL)
@@ -291,7 +307,11 @@ kp_envelope_unpack(const void *vp, size_t n, struct kp_record *r,
 		/* unknown names are ignored: the format grows */
 		off += (size_t)sz;
 	}
-	return total;
+	return (long long)off;
+short_or_bad:
+	if (rc < 0)
+		snprintf(errstr, en, "invalid msgpack");
+	return rc;
 bad:
 	snprintf(errstr, en, "invalid kpipe envelope field '%.*s'",
 	    k.type == KP_MP_STR ? (int)k.len : 1,
@@ -464,6 +484,27 @@ kp_reader_format(const struct kp_reader *rd)
 	return rd->fmt;
 }
 
+/* Every writer of the process, so that a reader about to wait for input
+ * can first write out what is buffered (as C stdio flushes line-buffered
+ * output before reading): a window closed by the last record must not sit
+ * in a buffer while the input is quiet. */
+static struct kp_writer **writers;
+static size_t nwriters;
+
+static void
+flush_writers_if_idle(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t i;
+
+	if (nwriters == 0 || poll(&p, 1, 0) != 0)
+		return;
+	for (i = 0; i < nwriters; i++)
+		if (kp_writer_pending(writers[i]))
+			(void)kp_writer_flush(writers[i]);	/* errors
+					 * come back at the next write */
+}
+
 /* Read more input.  Returns 1 when bytes were added, 0 at EOF, -1 on
  * error. */
 static int
@@ -482,6 +523,7 @@ fill(struct kp_reader *rd)
 		rd->cap *= 2;
 		rd->buf = kp_xrealloc(rd->buf, rd->cap);
 	}
+	flush_writers_if_idle(rd->fd);
 	do
 		n = read(rd->fd, rd->buf + rd->end, rd->cap - rd->end - 1);
 	while (n < 0 && errno == EINTR && !kp_stop);
@@ -935,14 +977,27 @@ kp_writer_new(int fd, const struct kp_writer_opts *opts)
 
 	w->fd = fd;
 	w->o = *opts;
+	writers = kp_xrealloc(writers, (nwriters + 1) * sizeof(*writers));
+	writers[nwriters++] = w;
 	return w;
 }
 
 void
 kp_writer_free(struct kp_writer *w)
 {
+	size_t i;
+
 	if (w == NULL)
 		return;
+	for (i = 0; i < nwriters; i++)
+		if (writers[i] == w) {
+			writers[i] = writers[--nwriters];
+			break;
+		}
+	if (nwriters == 0) {
+		free(writers);
+		writers = NULL;
+	}
 	kp_buf_free(&w->out);
 	free(w);
 }

@@ -80,7 +80,9 @@ struct kp_writer_opts {
 
 struct kp_writer;
 
-/* A writer over fd (not closed).  Never NULL. */
+/* A writer over fd (not closed).  Never NULL.  A reader that is about to
+ * wait for input first writes out every writer's buffer, as C stdio does
+ * for line-buffered output, so output never waits on a quiet input. */
 struct kp_writer *kp_writer_new(int fd, const struct kp_writer_opts *opts);
 /* Frees, without flushing: call kp_writer_flush() first. */
 void	kp_writer_free(struct kp_writer *w);

@@ -294,7 +294,7 @@ kp_store_iter_next(struct kp_store_iter *it, const void **k, size_t *kn,
 	if (!leveldb_iter_valid(it->it))
 		return 0;
 	*k = leveldb_iter_key(it->it, kn);
-	if (*kn < it->plen || memcmp(*k, it->prefix, it->plen))
+	if (it->plen && (*kn < it->plen || memcmp(*k, it->prefix, it->plen)))
 		return 0;
 	*v = leveldb_iter_value(it->it, vn);
 	return 1;

@@ -158,6 +158,14 @@ test_expect_success 'a closed stdout ends quietly' '
 	test ! -s err
 '
 
+test_expect_success 'output is written out while the input is quiet, not only at its end' '
+	{ echo "{\"a\":1}"; sleep 3; echo "{\"a\":2}"; } |
+		ksource | ksink -O value >quiet.out &
+	sleep 1.5 &&
+	echo "{\"a\":1}" >expect && test_cmp expect quiet.out &&
+	wait
+'
+
 test_expect_success 'usage: --help exits 0, a bad option 64' '
 	ksource --help >out && grep "usage: ksource" out &&
 	ksink --help >out && grep "usage: ksink" out &&
