@@ -576,6 +576,8 @@ got:
 	return 1;
 }
 
+/* Is the msgpack map at p[0..n) a kpipe envelope?  1 yes, 0 no, -1 when
+ * its first key is not all there yet. */
 static int
 envelope_first_key(const uint8_t *p, size_t n)
 {
@@ -583,55 +585,64 @@ envelope_first_key(const uint8_t *p, size_t n)
 	    "topic", "partition", "offset" };
 	struct kp_mp_item m, k;
 	size_t i;
+	int r;
 
-	if (kp_mp_read(p, n, &m) != 1 || m.type != KP_MP_MAP || m.len == 0)
+	if ((r = kp_mp_read(p, n, &m)) <= 0)
+		return r < 0 ? 0 : -1;
+	if (m.type != KP_MP_MAP || m.len == 0)
 		return 0;
-	if (kp_mp_read(p + m.hdr, n - m.hdr, &k) != 1)
-		return 0;
+	if ((r = kp_mp_read(p + m.hdr, n - m.hdr, &k)) <= 0)
+		return r < 0 ? 0 : -1;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (keyis(&k, names[i]))
 			return 1;
 	return 0;
 }
 
+/* Decide the input format from the first bytes, reading no more than it
+ * needs: one byte for text, a map's first key for msgpack. */
 static int
 detect(struct kp_reader *rd)
 {
-	unsigned char c;
+	unsigned char c = 0;
 	size_t i;
-	int r;
+	int r, k;
 
 	for (;;) {
 		for (i = rd->start; i < rd->end; i++)
 			if (rd->buf[i] != ' ' && rd->buf[i] != '\t' &&
 			    rd->buf[i] != '\r' && rd->buf[i] != '\n')
 				break;
-		/* need a few bytes to look at an envelope's first key */
-		if (i < rd->end && (rd->end - i >= 16 || rd->eof))
-			break;
+		if (i < rd->end) {
+			c = (unsigned char)rd->buf[i];
+			if (c < 0x80 || c == 0xef)	/* 0xef: a UTF-8 BOM */
+				break;
+			k = envelope_first_key((uint8_t *)rd->buf + rd->start,
+			    rd->end - rd->start);
+			if (k >= 0 || rd->eof) {
+				rd->fmt = k == 1 ? KP_FMT_KPIPE : KP_FMT_MSGPACK;
+				return 0;
+			}
+		}
 		if ((r = fill(rd)) < 0)
 			return -1;
-		if (r == 0 && (i == rd->end || rd->eof)) {
-			if (i == rd->end) {
-				rd->fmt = KP_FMT_JSON;
+		if (r == 0) {
+			if (i >= rd->end) {
+				rd->fmt = KP_FMT_JSON;	/* empty input */
+				return 0;
+			}
+			if (c >= 0x80 && c != 0xef) {
+				rd->fmt = KP_FMT_MSGPACK;
 				return 0;
 			}
 			break;
 		}
 	}
-	c = (unsigned char)rd->buf[i];
-	if (c >= 0x80 && c != 0xef) {	/* 0xef: a UTF-8 BOM or text */
-		if (envelope_first_key((uint8_t *)rd->buf + rd->start,
-		    rd->end - rd->start))
-			rd->fmt = KP_FMT_KPIPE;
-		else
-			rd->fmt = KP_FMT_MSGPACK;
-	} else if (c == '{' || c == '[' || c == '"' || c == '-' ||
-	    (c >= '0' && c <= '9')) {
+	if (c == '{' || c == '[' || c == '"' || c == '-' ||
+	    (c >= '0' && c <= '9'))
 		rd->fmt = KP_FMT_JSON;
-	} else {
+	else
 		rd->fmt = KP_FMT_RAW;
-	}
 	return 0;
 }
 
