@@ -1279,6 +1279,9 @@ run_kafka(struct run *r)
 	};
 	static const char *const pdefaults[] = {
 		"enable.idempotence", "true",
+		/* Java's partitioner, as every kpipe producer: keys land
+		 * where a Kafka Streams app would put them */
+		"partitioner", "murmur2_random",
 		"linger.ms", "5",
 		NULL
 	};

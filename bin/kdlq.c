@@ -564,6 +564,10 @@ new_producer(struct conf *c)
 {
 	static const char *const defaults[] = {
 		"message.timeout.ms", "30000",
+		"enable.idempotence", "true",
+		/* Java's partitioner, as every kpipe producer: a key keeps
+		 * its partition number from input to output */
+		"partitioner", "murmur2_random",
 		NULL
 	};
 	rd_kafka_conf_t *conf;

@@ -747,6 +747,8 @@ new_client(struct run *r, rd_kafka_type_t type)
 	};
 	static const char *const pdefaults[] = {
 		"enable.idempotence", "true",
+		/* Java's partitioner, as every kpipe producer */
+		"partitioner", "murmur2_random",
 		NULL
 	};
 	struct conf *c = r->c;
