@@ -103,6 +103,10 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 	    level <= 6 ? KP_LOG_INFO : KP_LOG_DEBUG;
 
 	(void)rk;
+	/* -X reaches every client a program makes; that a consumer property
+	 * is ignored by the producer is expected, not worth a warning */
+	if (!strcmp(fac, "CONFWARN") && strstr(buf, "will be ignored by this"))
+		l = KP_LOG_DEBUG;
 	KP_LOG(l, "librdkafka %s: %s", fac, buf);
 }
 
