@@ -3,7 +3,7 @@
 # against kcat and kafka-python as independent peers.
 . "$(dirname "$0")/lib.sh"
 
-kafka_up --topic t3:3 --topic g6:6 --topic out6:6 --topic empty:3 --topic ts3:3 --topic nk:1 || exit 1
+kafka_up --topic t3:3 --topic g6:6 --topic out6:6 --topic empty:3 --topic ts3:3 --topic nk:1 --topic bad1:1 --topic bad1-dlq:1 || exit 1
 
 test_expect_success 'kcat produces keyed records with headers; ksource -e reads them all' '
 	seq 1 30 | awk "{ printf \"k%d|{\\\"n\\\":%d}\n\", \$1, \$1 }" |
@@ -104,11 +104,19 @@ wait_lines() {
 }
 
 test_expect_success 'consumer group: two members share 6 partitions, each record read once' '
-	ksource -b "$BROKERS" -t g6 -G grp $GROUP_X -O value >a.out &
+	ksource -b "$BROKERS" -t g6 -G grp $GROUP_X -v -O value >a.out 2>a.err &
 	pa=$!
-	ksource -b "$BROKERS" -t g6 -G grp $GROUP_X -O value >b.out &
+	ksource -b "$BROKERS" -t g6 -G grp $GROUP_X -v -O value >b.out 2>b.err &
 	pb=$!
-	sleep 4 &&
+	# produce only once the group has settled: 3 partitions each (the
+	# mock refuses commits during a rebalance, so records read before it
+	# would be read again by the other member)
+	i=0
+	until grep -q "assigned 3 partition" a.err 2>/dev/null &&
+	    grep -q "assigned 3 partition" b.err 2>/dev/null; do
+		i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1
+	done
+	sleep 1 &&
 	seq 1 600 | awk "{ printf \"k%d|{\\\"n\\\":%d}\n\", \$1, \$1 }" |
 		kcat -P -b "$BROKERS" -t g6 -K "|" &&
 	wait_lines 600 a.out b.out &&
@@ -132,6 +140,19 @@ test_expect_success 'ksource -G commits only what it wrote: -c 10 then resume' '
 	ksource -b "$BROKERS" -t t3 -G once -e $GROUP_X -O value >rest &&
 	cat first rest | jq .n | sort -n >all &&
 	seq 1 30 >expect && test_cmp expect all
+'
+
+test_expect_success 'a payload that does not decode: exit 65 naming it, or a dead-letter topic' '
+	printf "{\"n\":1}\n{\"n\":\n{\"n\":3}\n" | kcat -P -b "$BROKERS" -t bad1 -p 0 &&
+	test_expect_code 65 ksource -b "$BROKERS" -t bad1 -e -O value >out 2>err &&
+	grep "topic .bad1. partition 0 offset 1: invalid JSON" err &&
+	ksource -b "$BROKERS" -t bad1 -e -O value --dlq bad1-dlq >out &&
+	printf "{\"n\":1}\n{\"n\":3}\n" >expect && test_cmp expect out &&
+	kcat -C -b "$BROKERS" -t bad1-dlq -e -q -f "%o %s|%h\n" >dl &&
+	test_line_count = 1 dl &&
+	grep "^0 {\"n\":|" dl &&
+	grep "kpipe.error.stage=ksource" dl &&
+	grep "kpipe.error.topic=bad1" dl && grep "kpipe.error.offset=1" dl
 '
 
 test_expect_success 'SIGTERM stops ksource cleanly with exit 0' '
