@@ -7,7 +7,10 @@
  * changes).
  *
  * On a pipe it keeps its state in memory and closes every window at the
- * end of input.  From Kafka (--from TOPIC -G GROUP) it keeps one LevelDB
+ * end of input.  With a store (from Kafka, or --state-dir on a pipe) at
+ * most --cache-bytes of window state stays in memory: the table drops
+ * windows the store holds and reads them back when needed, and asks for
+ * an early commit when memory is full of changes (relieve()).  From Kafka (--from TOPIC -G GROUP) it keeps one LevelDB
  * store per input partition, writes every store change to the changelog
  * topic GROUP-kagg-changelog, and commits in the order output and
  * changelog delivered, then store and checkpoint, then input offsets; on
@@ -49,6 +52,7 @@
 
 #define META_KEY	"m"
 #define RESTORE_BATCH	(4u << 20)	/* commit a restore every 4 MiB */
+#define MIN_RESIDENT	(256u << 10)	/* the least window state held */
 
 struct conf {
 	struct kp_kconf		 kc;
@@ -392,19 +396,34 @@ load_entry(struct part *p, const void *k, size_t kn, const void *v,
 	return kp_aggtab_store_load(p->tab, k, kn, v, vn, err, errlen);
 }
 
-/* Load a store into the partition's table: its 'h', 'm' and 'w'
- * entries (iterated by prefix: every key has one). */
+static void put_cb(void *arg, const void *k, size_t kn, const void *v,
+    size_t vn);
+
+/* Bind the partition's table to its store: at most budget bytes of
+ * window state stay in memory, the rest is read back when needed. */
+static void
+bind_store(struct part *p, long long budget)
+{
+	size_t b = budget > (long long)MIN_RESIDENT ? (size_t)budget :
+	    MIN_RESIDENT;
+
+	kp_aggtab_bind_store(p->tab, p->store, put_cb, p, b);
+}
+
+/* Load a store into the partition's (bound) table: its 'm' entry; the
+ * windows stay in the store until a record or the stream time needs
+ * them. */
 static int
 load_store(struct part *p)
 {
-	static const char prefixes[] = "hmw";
+	static const char prefixes[] = "m";
 	struct kp_store_iter *it;
 	const void *k, *v;
 	size_t kn, vn;
 	char err[256];
 	int rc = 0, i;
 
-	for (i = 0; i < 3 && rc == 0; i++) {
+	for (i = 0; i < 1 && rc == 0; i++) {
 		it = kp_store_iter_new(p->store, &prefixes[i], 1);
 		while (rc == 0 && kp_store_iter_next(it, &k, &kn, &v, &vn))
 			rc = load_entry(p, k, kn, v, vn, err, sizeof(err));
@@ -603,6 +622,42 @@ commit_parts(struct run *r, const rd_kafka_topic_partition_list_t *which)
 	    e != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		kp_warn("cannot commit offsets: %s", rd_kafka_err2str(e));
 	rd_kafka_topic_partition_list_destroy(offs);
+	for (i = 0; i < r->nparts && which == NULL; i++)
+		if (r->parts[i] && r->parts[i]->store)
+			kp_aggtab_committed(r->parts[i]->tab);
+	return 0;
+}
+
+/* After a record: when the table of p is full of state its store lacks,
+ * commit (which lets it drop clean windows) and let it go on closing
+ * due windows, until it is within its budget.  Returns -1 when the run
+ * must stop. */
+static int
+relieve(struct run *r, struct part *p)
+{
+	if (!kp_aggtab_want_commit(p->tab))
+		return 0;
+	while (!r->exit_code && kp_aggtab_want_commit(p->tab)) {
+		p->changed = 1;
+		if (commit_parts(r, NULL) < 0)
+			return -1;
+		kp_aggtab_advance(p->tab);
+	}
+	p->changed = 1;
+	return r->exit_code ? -1 : 0;
+}
+
+/* End of input: close every window of p (a bound table commits on the
+ * way, as often as its budget needs). */
+static int
+close_part(struct run *r, struct part *p)
+{
+	while (kp_aggtab_close_all(p->tab) > 0) {
+		p->changed = 1;
+		if (commit_parts(r, NULL) < 0)
+			return -1;
+	}
+	p->changed = 1;
 	return 0;
 }
 
@@ -672,7 +727,7 @@ run_json_lines(struct run *r, struct part *p, int fd, const char *name)
 			r->lazy = 1;
 			rc = place(r, p, &r->rec, l, n);
 			r->lazy = 0;
-			if (rc < 0)
+			if (rc < 0 || relieve(r, p) < 0)
 				break;
 			continue;
 		}
@@ -690,7 +745,8 @@ run_json_lines(struct run *r, struct part *p, int fd, const char *name)
 		kp_buf_reset(&r->raw);
 		kp_buf_add(&r->raw, l, n);
 		kp_record_set_value(&r->rec, KP_VALUE_MSGPACK, v.data, v.len);
-		if (process(r, p, &r->rec, r->raw.data, r->raw.len) < 0)
+		if (process(r, p, &r->rec, r->raw.data, r->raw.len) < 0 ||
+		    relieve(r, p) < 0)
 			break;
 	}
 	kp_buf_free(&v);
@@ -720,6 +776,7 @@ run_files(struct run *r)
 			part_free(p);
 			return EX_CANTCREAT;
 		}
+		bind_store(p, c->cache_bytes);
 		if (load_store(p) < 0) {
 			part_free(p);
 			return EX_DATAERR;
@@ -765,7 +822,8 @@ run_files(struct run *r)
 						n = r->raw.len;
 					}
 				}
-				if (process(r, p, &r->rec, raw, n) < 0)
+				if (process(r, p, &r->rec, raw, n) < 0 ||
+				    relieve(r, p) < 0)
 					break;
 				continue;
 			}
@@ -784,11 +842,8 @@ run_files(struct run *r)
 			close(fd);
 	}
 	/* end of input (or a stop): every window closes */
-	if (!r->exit_code) {
-		kp_aggtab_close_all(p->tab);
-		p->changed = 1;
+	if (!r->exit_code && close_part(r, p) == 0)
 		commit_parts(r, NULL);
-	}
 	part_free(p);
 	r->parts = NULL;
 	r->nparts = 0;
@@ -1099,6 +1154,8 @@ part_open(struct run *r, int32_t id)
 		fail(r, EX_CANTCREAT);
 		goto bad;
 	}
+	/* the budget is shared by the input's partitions */
+	bind_store(p, r->c->cache_bytes / (r->nparts > 0 ? r->nparts : 1));
 	if (from < hi) {
 		if (restore_part(r, p, from, hi, &tail) < 0) {
 			kp_buf_free(&tail.b);
@@ -1264,6 +1321,8 @@ consume(struct run *r)
 		p->next = m->offset + 1;
 		p->changed = 1;
 		rd_kafka_message_destroy(m);
+		if (relieve(r, p) < 0)
+			break;
 	}
 }
 
@@ -1349,11 +1408,9 @@ run_kafka(struct run *r)
 	consume(r);
 	if (!r->exit_code && c->exit_eof && r->assigned && r->live == 0) {
 		/* end of the topic: every window closes */
-		for (i = 0; i < r->nparts; i++)
-			if (r->parts[i]) {
-				kp_aggtab_close_all(r->parts[i]->tab);
-				r->parts[i]->changed = 1;
-			}
+		for (i = 0; i < r->nparts && !r->exit_code; i++)
+			if (r->parts[i] && close_part(r, r->parts[i]) < 0)
+				break;
 	}
 	if (!r->exit_code)
 		commit_parts(r, NULL);

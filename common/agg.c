@@ -11,6 +11,7 @@
 #include "json.h"
 #include "mp.h"
 #include "sketch.h"
+#include "store.h"
 
 /* ---- small helpers ---- */
 
@@ -1940,9 +1941,11 @@ kp_agg_state_pack(const struct kp_agg_def *d, const void *st,
 struct win {
 	uint32_t	group, prev, next, gen;
 	uint8_t		used, cdirty, sdirty, stored;
+	uint8_t		estored;	/* its 'e' entry is in the store */
 	uint64_t	seq;
 	int64_t		start, end;	/* sessions: first and last event */
 	int64_t		stored_start;	/* the start in its store key */
+	int64_t		stored_eend;	/* the end in its 'e' key */
 	/* the aggregate state follows */
 };
 
@@ -1954,6 +1957,7 @@ struct group {
 	uint8_t		*fields;
 	uint32_t	 keylen, flen;
 	uint32_t	 head, nwin, gen;
+	uint32_t	 lprev, lnext;	/* bounded: least recently used list */
 	uint8_t		 used, has_h, hdirty, hstored;
 	int64_t		 hfirst, hlast;	/* latest closed session */
 };
@@ -1997,6 +2001,18 @@ struct kp_aggtab {
 	struct ref		*hdirty;
 	size_t			 nhdirty, caphdirty;
 	struct kp_buf		 dels;		/* u32 length + key */
+	/* bounded: the rest of the state lives in db (kp_aggtab_bind_store) */
+	struct kp_store		*db;
+	kp_aggtab_put_fn	 put;
+	void			*parg;
+	size_t			 mem_bytes;	/* budget of resident state */
+	size_t			 resident;	/* estimated bytes held */
+	size_t			 unsynced;	/* estimated bytes of deletes */
+	int			 want;		/* a commit would let us evict */
+	int64_t			 ebound;	/* no evicted window closes before */
+	struct kp_buf		 efrom;		/* 'e' entries before are closed */
+	struct kp_buf		 fbuf;
+	uint32_t		 lhead, ltail;
 	/* scratch */
 	struct kp_buf		 kbuf, vbuf;
 	int64_t			*starts;
@@ -2008,6 +2024,25 @@ struct kp_aggtab {
 #define WIN(t, i) ((struct win *)((t)->chunks[(i) >> CHUNK_SHIFT] + \
 	(size_t)((i) & (CHUNK - 1)) * (t)->wsize))
 #define WSTATE(w) ((void *)((uint8_t *)(w) + WIN_HDR))
+
+/* estimated resident bytes of a group (hash slots and malloc overhead
+ * included) and of a window (with its close-heap entry) */
+#define GROUP_COST(g)	(sizeof(struct group) + (g)->keylen + 48)
+#define WIN_COST(t)	((t)->wsize + 2 * sizeof(struct hent) + 16)
+/* estimated bytes that a buffered delete of a kn-byte key holds */
+#define DEL_COST(kn)	(2 * (kn) + 112)
+#define SCAN_BATCH	1024	/* groups read back per pass of a scan */
+
+static void	fault_in(struct kp_aggtab *t, const void *key, size_t keylen);
+static int	group_level(const struct kp_aggtab *t);
+static uint32_t	win_find(struct kp_aggtab *t, uint32_t gi, int64_t start);
+static uint32_t	win_fault(struct kp_aggtab *t, uint32_t gi, const void *key,
+		    size_t keylen, int64_t start);
+static void	scan_due(struct kp_aggtab *t);
+static void	evict(struct kp_aggtab *t, size_t target, size_t maxsteps,
+		    uint32_t pin);
+static void	ekey(struct kp_buf *b, const struct group *g, int64_t eend);
+static int64_t	be_time(const uint8_t *p);
 
 static int64_t
 sat_add(int64_t a, int64_t b)
@@ -2042,6 +2077,8 @@ kp_aggtab_new(const struct kp_aggtab_conf *c)
 	t->wfree = NIL32;
 	t->gfree = NIL32;
 	t->st = INT64_MIN;
+	t->lhead = t->ltail = NIL32;
+	t->ebound = INT64_MAX;
 	m = (c->win.type == KP_WIN_TUMBLING || c->win.type == KP_WIN_HOPPING) ?
 	    kp_window_max_windows(&c->win) : 1;
 	t->maxstarts = m > 0 && m < (1 << 20) ? (int)m : 1;
@@ -2134,6 +2171,46 @@ gtab_grow(struct kp_aggtab *t)
 	free(old);
 }
 
+static void
+lru_unlink(struct kp_aggtab *t, uint32_t gi)
+{
+	struct group *g = &t->groups[gi];
+
+	if (g->lprev != NIL32)
+		t->groups[g->lprev].lnext = g->lnext;
+	else
+		t->lhead = g->lnext;
+	if (g->lnext != NIL32)
+		t->groups[g->lnext].lprev = g->lprev;
+	else
+		t->ltail = g->lprev;
+	g->lprev = g->lnext = NIL32;
+}
+
+static void
+lru_push(struct kp_aggtab *t, uint32_t gi)
+{
+	struct group *g = &t->groups[gi];
+
+	g->lprev = NIL32;
+	g->lnext = t->lhead;
+	if (t->lhead != NIL32)
+		t->groups[t->lhead].lprev = gi;
+	t->lhead = gi;
+	if (t->ltail == NIL32)
+		t->ltail = gi;
+}
+
+/* bounded: gi was used just now */
+static void
+lru_touch(struct kp_aggtab *t, uint32_t gi)
+{
+	if (t->lhead == gi)
+		return;
+	lru_unlink(t, gi);
+	lru_push(t, gi);
+}
+
 static uint32_t
 group_find(struct kp_aggtab *t, const void *key, size_t keylen, uint64_t h)
 {
@@ -2183,24 +2260,37 @@ group_new(struct kp_aggtab *t, const void *key, size_t keylen, uint64_t h)
 	g->used = 1;
 	g->has_h = g->hdirty = g->hstored = 0;
 	t->ngroups++;
+	t->resident += GROUP_COST(g);
 	gtab_insert(t, gi);
+	g->lprev = g->lnext = NIL32;
+	if (t->db)
+		lru_push(t, gi);
 	return gi;
 }
 
 static void
-group_set_fields(struct group *g, const void *fields, size_t flen)
+group_set_fields(struct kp_aggtab *t, struct group *g, const void *fields,
+    size_t flen)
 {
 	if (g->fields || fields == NULL)
 		return;
 	g->fields = kp_xmemdup(flen ? fields : "", flen ? flen : 1);
 	g->flen = (uint32_t)flen;
+	t->resident += flen;
 }
 
+/* a store delete: bounded, at once (so that a read of the store sees
+ * it); else with the next kp_aggtab_store_flush() */
 static void
 del_key(struct kp_aggtab *t, const struct kp_buf *k)
 {
 	uint32_t n = (uint32_t)k->len;
 
+	if (t->db) {
+		t->put(t->parg, k->data, k->len, NULL, 0);
+		t->unsynced += DEL_COST(k->len);
+		return;
+	}
 	kp_buf_add(&t->dels, &n, 4);
 	kp_buf_add(&t->dels, k->data, k->len);
 }
@@ -2213,13 +2303,17 @@ hkey(struct kp_buf *b, const struct group *g)
 	kp_buf_add(b, g->key, g->keylen);
 }
 
+/* drop a group from memory; keep: its store entries stay (eviction) */
 static void
-group_remove(struct kp_aggtab *t, uint32_t gi)
+group_release(struct kp_aggtab *t, uint32_t gi, int keep)
 {
 	struct group *g = &t->groups[gi];
 	size_t j, k, mask = t->gtcap - 1;
 
-	if (t->c.store && g->hstored) {
+	if (t->db)
+		lru_unlink(t, gi);
+	t->resident -= GROUP_COST(g) + g->flen;
+	if (!keep && t->c.store && g->hstored) {
 		hkey(&t->kbuf, g);
 		del_key(t, &t->kbuf);
 	}
@@ -2251,6 +2345,12 @@ done:
 	g->head = t->gfree;
 	t->gfree = gi;
 	t->ngroups--;
+}
+
+static void
+group_remove(struct kp_aggtab *t, uint32_t gi)
+{
+	group_release(t, gi, 0);
 }
 
 /* ---- windows ---- */
@@ -2308,11 +2408,12 @@ win_new(struct kp_aggtab *t, uint32_t gi, int64_t start, int64_t end)
 	g = &t->groups[gi];
 	w->group = gi;
 	w->used = 1;
-	w->cdirty = w->sdirty = w->stored = 0;
+	w->cdirty = w->sdirty = w->stored = w->estored = 0;
 	w->seq = t->seq++;
 	w->start = start;
 	w->end = end;
 	w->stored_start = start;
+	w->stored_eend = end;
 	w->prev = NIL32;
 	w->next = g->head;
 	if (g->head != NIL32)
@@ -2320,6 +2421,7 @@ win_new(struct kp_aggtab *t, uint32_t gi, int64_t start, int64_t end)
 	g->head = wi;
 	g->nwin++;
 	t->nopen++;
+	t->resident += WIN_COST(t);
 	kp_agg_state_init(t->c.def, WSTATE(w));
 	if (t->c.win.type != KP_WIN_NONE)
 		heap_push(t, close_time(t, w), w->seq, wi, w->gen, T_WIN);
@@ -2353,16 +2455,29 @@ wkey(struct kp_buf *b, const struct group *g, int64_t start)
 	kp_buf_add(b, x, 8);
 }
 
+/* the end in a window's 'e' key: window none never closes by time */
+static int64_t
+eend(const struct kp_aggtab *t, const struct win *w)
+{
+	return t->c.win.type == KP_WIN_NONE ? INT64_MAX : w->end;
+}
+
+/* drop a window; keep: its store entries stay (eviction) */
 static void
-win_free(struct kp_aggtab *t, uint32_t wi)
+win_release(struct kp_aggtab *t, uint32_t wi, int keep)
 {
 	struct win *w = WIN(t, wi);
 	struct group *g = &t->groups[w->group];
 
-	if (t->c.store && w->stored) {
+	if (!keep && t->c.store && w->stored) {
 		wkey(&t->kbuf, g, w->stored_start);
 		del_key(t, &t->kbuf);
 	}
+	if (!keep && t->db && w->estored) {
+		ekey(&t->kbuf, g, w->stored_eend);
+		del_key(t, &t->kbuf);
+	}
+	t->resident -= WIN_COST(t);
 	if (w->cdirty)
 		t->cache_used -= t->cache_used >= win_est(t, w) ?
 		    win_est(t, w) : t->cache_used;
@@ -2380,6 +2495,12 @@ win_free(struct kp_aggtab *t, uint32_t wi)
 	w->gen++;
 	w->next = t->wfree;
 	t->wfree = wi;
+}
+
+static void
+win_free(struct kp_aggtab *t, uint32_t wi)
+{
+	win_release(t, wi, 0);
 }
 
 static void
@@ -2545,8 +2666,10 @@ close_expired(struct kp_aggtab *t)
 		due(t, heap_pop(t), 0);
 }
 
-void
-kp_aggtab_close_all(struct kp_aggtab *t)
+static int	close_all_bounded(struct kp_aggtab *t);
+
+static void
+close_all_mem(struct kp_aggtab *t)
 {
 	size_t i;
 
@@ -2586,9 +2709,18 @@ kp_aggtab_close_all(struct kp_aggtab *t)
 	t->cache_used = 0;
 }
 
+int
+kp_aggtab_close_all(struct kp_aggtab *t)
+{
+	if (t->db && close_all_bounded(t) > 0)
+		return 1;
+	close_all_mem(t);
+	return 0;
+}
+
 static uint32_t
 group_get(struct kp_aggtab *t, const void *key, size_t keylen,
-    const void *fields, size_t flen)
+    const void *fields, size_t flen, int fault)
 {
 	uint64_t h;
 	uint32_t gi;
@@ -2598,9 +2730,17 @@ group_get(struct kp_aggtab *t, const void *key, size_t keylen,
 	h = hash_bytes(key, keylen, 0x6b616767);
 	gi = group_find(t, key, keylen, h);
 
+	if (gi == NIL32 && t->db && fault && group_level(t)) {
+		/* bounded sessions and window none: read the group back from
+		 * the store, close what was due in it, and look again
+		 * (tumbling and hopping windows are read one by one) */
+		fault_in(t, key, keylen);
+		close_expired(t);
+		gi = group_find(t, key, keylen, h);
+	}
 	if (gi == NIL32)
 		gi = group_new(t, key, keylen, h);
-	group_set_fields(&t->groups[gi], fields, flen);
+	group_set_fields(t, &t->groups[gi], fields, flen);
 	return gi;
 }
 
@@ -2687,7 +2827,9 @@ kp_aggtab_add(struct kp_aggtab *t, const void *key, size_t keylen,
 		t->st = ts;
 		close_expired(t);
 	}
-	gi = group_get(t, key, keylen, fields, flen);
+	if (t->db)
+		scan_due(t);
+	gi = group_get(t, key, keylen, fields, flen, 1);
 	switch (ws->type) {
 	case KP_WIN_NONE: {
 		struct group *g = &t->groups[gi];
@@ -2727,6 +2869,8 @@ kp_aggtab_add(struct kp_aggtab *t, const void *key, size_t keylen,
 			    wi = WIN(t, wi)->next)
 				if (WIN(t, wi)->start == start)
 					break;
+			if (wi == NIL32 && t->db)
+				wi = win_fault(t, gi, key, keylen, start);
 			if (wi == NIL32)
 				wi = win_new(t, gi, start, end);
 			kp_agg_state_update(t->c.def, WSTATE(WIN(t, wi)), vals,
@@ -2738,6 +2882,15 @@ kp_aggtab_add(struct kp_aggtab *t, const void *key, size_t keylen,
 	if (t->groups[gi].used && t->groups[gi].nwin == 0 &&
 	    !t->groups[gi].has_h)
 		group_remove(t, gi);
+	if (t->db) {
+		if (t->groups[gi].used)
+			lru_touch(t, gi);
+		if (t->resident > t->mem_bytes)
+			evict(t, t->mem_bytes, 64, gi);
+		if (t->resident > t->mem_bytes ||
+		    t->unsynced > t->mem_bytes / 4)
+			t->want = 1;
+	}
 	return late;
 }
 
@@ -2795,6 +2948,8 @@ kp_aggtab_free(struct kp_aggtab *t)
 	free(t->starts);
 	free(t->hits);
 	kp_buf_free(&t->dels);
+	kp_buf_free(&t->efrom);
+	kp_buf_free(&t->fbuf);
 	kp_buf_free(&t->kbuf);
 	kp_buf_free(&t->vbuf);
 	free(t);
@@ -2840,6 +2995,11 @@ kp_aggtab_store_flush(struct kp_aggtab *t, kp_aggtab_put_fn put, void *arg)
 			put(arg, t->kbuf.data, t->kbuf.len, NULL, 0);
 			w->stored = 0;
 		}
+		if (t->db && w->estored && w->stored_eend != eend(t, w)) {
+			ekey(&t->kbuf, &t->groups[w->group], w->stored_eend);
+			put(arg, t->kbuf.data, t->kbuf.len, NULL, 0);
+			w->estored = 0;
+		}
 	}
 	for (i = 0; i < t->nsdirty; i++) {
 		struct win *w = WIN(t, t->sdirty[i].idx);
@@ -2849,6 +3009,18 @@ kp_aggtab_store_flush(struct kp_aggtab *t, kp_aggtab_put_fn put, void *arg)
 		wkey(&t->kbuf, &t->groups[w->group], w->start);
 		wvalue(t, w, &t->vbuf);
 		put(arg, t->kbuf.data, t->kbuf.len, t->vbuf.data, t->vbuf.len);
+		if (t->db && (!w->estored || !w->stored)) {
+			/* the index by end: 'e' end key -> start */
+			uint8_t v[8];
+			int k;
+
+			for (k = 0; k < 8; k++)
+				v[k] = (uint8_t)((uint64_t)w->start >> (8 * k));
+			ekey(&t->kbuf, &t->groups[w->group], eend(t, w));
+			put(arg, t->kbuf.data, t->kbuf.len, v, 8);
+			w->estored = 1;
+			w->stored_eend = eend(t, w);
+		}
 		w->stored = 1;
 		w->stored_start = w->start;
 		w->sdirty = 0;
@@ -2920,7 +3092,7 @@ kp_aggtab_store_load(struct kp_aggtab *t, const void *kp, size_t kn,
 			snprintf(errstr, n, "bad session horizon in the store");
 			return -1;
 		}
-		gi = group_get(t, k + 1, kn - 1, NULL, 0);
+		gi = group_get(t, k + 1, kn - 1, NULL, 0, 0);
 		g = &t->groups[gi];
 		g->has_h = 1;
 		g->hfirst = f;
@@ -2952,7 +3124,7 @@ kp_aggtab_store_load(struct kp_aggtab *t, const void *kp, size_t kn,
 			snprintf(errstr, n, "bad window entry in the store");
 			return -1;
 		}
-		gi = group_get(t, gk, gn, fields, flen);
+		gi = group_get(t, gk, gn, fields, flen, 0);
 		wi = win_new(t, gi, start, end);
 		w = WIN(t, wi);
 		used = kp_agg_state_decode(t->c.def, WSTATE(w), r.p + r.off,
@@ -2968,6 +3140,8 @@ kp_aggtab_store_load(struct kp_aggtab *t, const void *kp, size_t kn,
 		}
 		w->stored = 1;
 		w->stored_start = start;
+		w->estored = t->db != NULL;
+		w->stored_eend = eend(t, w);
 		return 0;
 	}
 	snprintf(errstr, n, "unknown entry in the store");
@@ -2986,6 +3160,10 @@ kp_aggtab_store_touch(struct kp_aggtab *t, const void *kp, size_t kn)
 		uint64_t h = hash_bytes(k + 1, kn - 1, 0x6b616767);
 
 		gi = group_find(t, k + 1, kn - 1, h);
+		if (gi == NIL32 && t->db) {
+			fault_in(t, k + 1, kn - 1);
+			gi = group_find(t, k + 1, kn - 1, h);
+		}
 		if (gi != NIL32 && t->groups[gi].has_h) {
 			struct group *g = &t->groups[gi];
 
@@ -3003,14 +3181,19 @@ kp_aggtab_store_touch(struct kp_aggtab *t, const void *kp, size_t kn)
 		int64_t start;
 		uint32_t wi = NIL32;
 
-		if (parse_wkey(k, kn, &gk, &gn, &start) == 0 &&
-		    (gi = group_find(t, gk, gn, hash_bytes(gk, gn,
-		    0x6b616767))) != NIL32)
-			for (wi = t->groups[gi].head; wi != NIL32;
-			    wi = WIN(t, wi)->next)
-				if (WIN(t, wi)->stored &&
-				    WIN(t, wi)->stored_start == start)
-					break;
+		if (parse_wkey(k, kn, &gk, &gn, &start) == 0) {
+			uint64_t h = hash_bytes(gk, gn, 0x6b616767);
+
+			gi = group_find(t, gk, gn, h);
+			if (gi == NIL32 && t->db && group_level(t)) {
+				fault_in(t, gk, gn);
+				gi = group_find(t, gk, gn, h);
+			}
+			if (gi != NIL32)
+				wi = win_find(t, gi, start);
+			if (wi == NIL32 && t->db)
+				wi = win_fault(t, gi, gk, gn, start);
+		}
 		if (wi != NIL32) {
 			struct win *w = WIN(t, wi);
 
@@ -3022,6 +3205,445 @@ kp_aggtab_store_touch(struct kp_aggtab *t, const void *kp, size_t kn)
 		} else {
 			del_key(t, &kb);
 		}
+	} else if (kn >= 9 && k[0] == 'e' && t->db) {
+		const uint8_t *gk = k + 9;
+		size_t gn = kn - 9;
+		uint64_t h = hash_bytes(gk, gn, 0x6b616767);
+		int64_t end = be_time(k + 1);
+		uint32_t wi = NIL32;
+
+		const void *v;
+		size_t vn;
+		char err[128];
+
+		if ((gi = group_find(t, gk, gn, h)) == NIL32 && group_level(t)) {
+			fault_in(t, gk, gn);
+			gi = group_find(t, gk, gn, h);
+		}
+		if (gi != NIL32)
+			for (wi = t->groups[gi].head; wi != NIL32;
+			    wi = WIN(t, wi)->next)
+				if (WIN(t, wi)->estored &&
+				    WIN(t, wi)->stored_eend == end)
+					break;
+		if (wi == NIL32 && kp_store_get(t->db, k, kn, &v, &vn, err,
+		    sizeof(err)) == 1 && vn == 8) {
+			int64_t start = 0;
+			int i;
+
+			for (i = 7; i >= 0; i--)
+				start = (int64_t)((uint64_t)start << 8 |
+				    ((const uint8_t *)v)[i]);
+			wi = win_fault(t, gi, gk, gn, start);
+			if (wi != NIL32 && !(WIN(t, wi)->estored &&
+			    WIN(t, wi)->stored_eend == end))
+				wi = NIL32;
+		}
+		if (wi != NIL32) {
+			struct win *w = WIN(t, wi);
+
+			w->estored = 0;		/* write it again */
+			if (!w->sdirty) {
+				w->sdirty = 1;
+				ref_push(&t->sdirty, &t->nsdirty, &t->capsdirty,
+				    wi, w->gen);
+			}
+		} else {
+			del_key(t, &kb);
+		}
 	}
 	kp_buf_free(&kb);
+}
+
+/* ---- bounded memory: the store holds what memory does not ---- */
+
+/* i64be' of wkey(): big-endian with the sign bit flipped */
+static int64_t
+be_time(const uint8_t *p)
+{
+	uint64_t u = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		u = (u << 8) | p[i];
+	return (int64_t)(u ^ (1ULL << 63));
+}
+
+/* 'e' i64be'(end) key: the windows of the store in end order */
+static void
+ekey(struct kp_buf *b, const struct group *g, int64_t end)
+{
+	uint64_t u = (uint64_t)end ^ (1ULL << 63);
+	uint8_t x[8];
+	int i;
+
+	kp_buf_reset(b);
+	kp_buf_addc(b, 'e');
+	for (i = 0; i < 8; i++)
+		x[i] = (uint8_t)(u >> (56 - 8 * i));
+	kp_buf_add(b, x, 8);
+	kp_buf_add(b, g->key, g->keylen);
+}
+
+/* the close time of a window that ends at end */
+static int64_t
+eclose(const struct kp_aggtab *t, int64_t end)
+{
+	if (t->c.win.type == KP_WIN_SESSION)
+		return sat_add(sat_add(end, t->c.win.gap), t->c.grace);
+	if (t->c.win.type == KP_WIN_NONE)
+		return INT64_MAX;
+	return sat_add(end, t->c.grace);
+}
+
+/* Read the windows (and session horizon) of a group that is not in
+ * memory back from the store: committed entries, less those deleted
+ * since. */
+static void
+fault_in(struct kp_aggtab *t, const void *key, size_t keylen)
+{
+	struct kp_store_iter *it;
+	const void *k, *v, *pv;
+	size_t kn, vn, pvn;
+	uint8_t x[4];
+	char err[128];
+	int i;
+
+	kp_buf_reset(&t->fbuf);
+	kp_buf_addc(&t->fbuf, 'w');
+	for (i = 0; i < 4; i++)
+		x[i] = (uint8_t)(keylen >> (24 - 8 * i));
+	kp_buf_add(&t->fbuf, x, 4);
+	kp_buf_add(&t->fbuf, key, keylen);
+	it = kp_store_iter_new(t->db, t->fbuf.data, t->fbuf.len);
+	while (kp_store_iter_next(it, &k, &kn, &v, &vn)) {
+		int pr = kp_store_pending_get(t->db, k, kn, &pv, &pvn);
+
+		if (pr == 0)
+			continue;
+		if (pr == 1) {
+			v = pv;
+			vn = pvn;
+		}
+		/* an entry that does not decode stays in the store */
+		(void)kp_aggtab_store_load(t, k, kn, v, vn, err, sizeof(err));
+	}
+	kp_store_iter_free(it);
+	if (t->c.win.type == KP_WIN_SESSION) {
+		kp_buf_reset(&t->fbuf);
+		kp_buf_addc(&t->fbuf, 'h');
+		kp_buf_add(&t->fbuf, key, keylen);
+		if (kp_store_get(t->db, t->fbuf.data, t->fbuf.len, &v, &vn, err,
+		    sizeof(err)) == 1)
+			(void)kp_aggtab_store_load(t, t->fbuf.data, t->fbuf.len,
+			    v, vn, err, sizeof(err));
+	}
+}
+
+/* Are groups read back whole (sessions, window none), or window by
+ * window (tumbling, hopping: a group in memory may lack some)? */
+static int
+group_level(const struct kp_aggtab *t)
+{
+	return t->c.win.type == KP_WIN_SESSION ||
+	    t->c.win.type == KP_WIN_NONE;
+}
+
+/* the window of group gi stored under start, NIL32: none in memory */
+static uint32_t
+win_find(struct kp_aggtab *t, uint32_t gi, int64_t start)
+{
+	uint32_t wi;
+
+	for (wi = t->groups[gi].head; wi != NIL32; wi = WIN(t, wi)->next)
+		if (WIN(t, wi)->stored && WIN(t, wi)->stored_start == start)
+			return wi;
+	return NIL32;
+}
+
+/* Read one window (key, start) back from the store, by a point read
+ * (tombstones make prefix scans slow); gi: its group if in memory, or
+ * NIL32.  Returns the window, or NIL32 when the store has none. */
+static uint32_t
+win_fault(struct kp_aggtab *t, uint32_t gi, const void *key, size_t keylen,
+    int64_t start)
+{
+	uint64_t u = (uint64_t)start ^ (1ULL << 63);
+	const void *v;
+	size_t vn;
+	uint8_t x[8];
+	char err[128];
+	int i;
+
+	kp_buf_reset(&t->fbuf);
+	kp_buf_addc(&t->fbuf, 'w');
+	for (i = 0; i < 4; i++)
+		x[i] = (uint8_t)(keylen >> (24 - 8 * i));
+	kp_buf_add(&t->fbuf, x, 4);
+	kp_buf_add(&t->fbuf, key, keylen);
+	for (i = 0; i < 8; i++)
+		x[i] = (uint8_t)(u >> (56 - 8 * i));
+	kp_buf_add(&t->fbuf, x, 8);
+	if (kp_store_get(t->db, t->fbuf.data, t->fbuf.len, &v, &vn, err,
+	    sizeof(err)) != 1 || kp_aggtab_store_load(t, t->fbuf.data,
+	    t->fbuf.len, v, vn, err, sizeof(err)) < 0)
+		return NIL32;
+	if (gi == NIL32)
+		gi = group_find(t, key, keylen, hash_bytes(key, keylen,
+		    0x6b616767));
+	return gi == NIL32 ? NIL32 : win_find(t, gi, start);
+}
+
+/* Is every window of the group written to the store as it is? */
+static int
+group_clean(struct kp_aggtab *t, const struct group *g)
+{
+	uint32_t wi;
+
+	if (g->hdirty || (g->has_h && !g->hstored))
+		return 0;
+	for (wi = g->head; wi != NIL32; wi = WIN(t, wi)->next) {
+		const struct win *w = WIN(t, wi);
+
+		if (w->sdirty || w->cdirty || !w->stored || !w->estored)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+sift_down(struct kp_aggtab *t, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct hent tmp;
+
+		if (l < t->hn && hless(&t->heap[l], &t->heap[m]))
+			m = l;
+		if (r < t->hn && hless(&t->heap[r], &t->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		tmp = t->heap[m];
+		t->heap[m] = t->heap[i];
+		t->heap[i] = tmp;
+		i = m;
+	}
+}
+
+/* drop the heap entries of windows and groups that are gone */
+static void
+heap_compact(struct kp_aggtab *t)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < t->hn; i++) {
+		struct hent e = t->heap[i];
+		int keep;
+
+		if (e.kind == T_WIN) {
+			const struct win *w = WIN(t, e.idx);
+
+			keep = w->used && w->gen == e.gen;
+		} else {
+			const struct group *g = &t->groups[e.idx];
+
+			keep = g->used && g->gen == e.gen && g->nwin == 0;
+		}
+		if (keep)
+			t->heap[j++] = e;
+	}
+	t->hn = j;
+	for (i = j / 2; i-- > 0;)
+		sift_down(t, i);
+}
+
+/* Drop clean groups, least recently used first, until the table holds
+ * at most target bytes; look at maxsteps groups at most (0: all). */
+static void
+evict(struct kp_aggtab *t, size_t target, size_t maxsteps, uint32_t pin)
+{
+	uint32_t gi = t->ltail;
+	size_t steps = 0;
+
+	while (gi != NIL32 && t->resident > target &&
+	    (maxsteps == 0 || steps++ < maxsteps)) {
+		struct group *g = &t->groups[gi];
+		uint32_t prev = g->lprev;
+
+		if (gi != pin && group_clean(t, g)) {
+			while (g->head != NIL32) {
+				struct win *w = WIN(t, g->head);
+				int64_t ct = eclose(t, w->stored_eend);
+
+				if (ct < t->ebound)
+					t->ebound = ct;
+				win_release(t, g->head, 1);
+			}
+			group_release(t, gi, 1);
+		}
+		gi = prev;
+	}
+	if (t->hn > 2 * (t->nopen + t->ngroups) + 4096)
+		heap_compact(t);
+}
+
+/*
+ * Read back the groups of the evicted windows that are due (their 'e'
+ * entries, in end order, from where the last scan stopped), a batch at
+ * a time, and close them through the heap.  Stops when nothing more is
+ * due, or, asking for a commit, when memory stays full of state that
+ * the store does not hold yet.  force: every window (end of input).
+ * Returns 1 when it stopped early.
+ */
+static int
+scan(struct kp_aggtab *t, int force)
+{
+	for (;;) {
+		struct kp_store_iter *it;
+		const void *k, *v, *pv;
+		size_t kn, vn, pvn, nf = 0;
+		int64_t last = INT64_MIN;
+		uint32_t gi;
+		int done = 0, more;
+
+		it = kp_store_iter_from(t->db, "e", 1, t->efrom.data,
+		    t->efrom.len);
+		while ((more = kp_store_iter_next(it, &k, &kn, &v, &vn))) {
+			const uint8_t *e = k;
+			int64_t ct;
+
+			if (kn < 9)
+				continue;
+			ct = eclose(t, be_time(e + 1));
+			if (!force && (ct > t->st || ct == INT64_MAX)) {
+				t->ebound = ct;
+				done = 1;
+				break;
+			}
+			if (kp_store_pending_get(t->db, k, kn, &pv, &pvn) == 0)
+				continue;	/* closed since the last commit */
+			kp_buf_reset(&t->efrom);
+			kp_buf_add(&t->efrom, k, kn);
+			last = ct;
+			gi = group_find(t, e + 9, kn - 9, hash_bytes(e + 9, kn - 9,
+			    0x6b616767));
+			if (t->c.win.type == KP_WIN_SESSION) {
+				if (gi != NIL32)
+					continue;	/* the heap has it */
+				fault_in(t, e + 9, kn - 9);
+			} else {
+				int64_t start = 0;
+				int i;
+
+				for (i = 7; i >= 0 && vn == 8; i--)
+					start = (int64_t)((uint64_t)start << 8 |
+					    ((const uint8_t *)v)[i]);
+				if (gi != NIL32 && win_find(t, gi, start) != NIL32)
+					continue;	/* the heap has it */
+				(void)win_fault(t, gi, e + 9, kn - 9, start);
+			}
+			if (++nf >= SCAN_BATCH || t->resident > t->mem_bytes)
+				break;
+		}
+		kp_store_iter_free(it);
+		if (!more) {
+			done = 1;
+			if (!force)
+				t->ebound = INT64_MAX;
+		}
+		if (force && t->c.win.type == KP_WIN_NONE) {
+			while (t->hn > 0) {
+				struct hent e = heap_pop(t);
+
+				if (e.kind == T_WIN)
+					due(t, e, 1);
+			}
+		} else {
+			if (force && last != INT64_MIN && last > t->st)
+				t->st = last;
+			close_expired(t);
+		}
+		evict(t, t->mem_bytes / 2, 0, NIL32);
+		if (done)
+			return 0;
+		if (t->resident > t->mem_bytes ||
+		    t->unsynced > t->mem_bytes / 4) {
+			t->want = 1;
+			return 1;
+		}
+	}
+}
+
+static void
+scan_due(struct kp_aggtab *t)
+{
+	if (t->c.win.type == KP_WIN_NONE || t->st == INT64_MIN ||
+	    t->ebound > t->st)
+		return;
+	scan(t, 0);
+}
+
+/* End of input, bounded: close the windows of the store in end order,
+ * as a stream time moving on through them would; then those left in
+ * memory.  The caller commits first (1: commit and call again). */
+static int
+close_all_bounded(struct kp_aggtab *t)
+{
+	if (t->nsdirty > 0 || t->nhdirty > 0 || t->ncache > 0 ||
+	    t->unsynced > t->mem_bytes / 4) {
+		t->want = 1;
+		return 1;
+	}
+	if (scan(t, 1) > 0)
+		return 1;
+	kp_buf_reset(&t->efrom);
+	t->ebound = INT64_MAX;
+	return 0;
+}
+
+void
+kp_aggtab_bind_store(struct kp_aggtab *t, struct kp_store *db,
+    kp_aggtab_put_fn put, void *arg, size_t mem_bytes)
+{
+	uint32_t gi;
+
+	t->db = db;
+	t->put = put;
+	t->parg = arg;
+	t->mem_bytes = mem_bytes;
+	t->ebound = INT64_MIN;		/* look at the store first */
+	kp_buf_reset(&t->efrom);
+	for (gi = 0; gi < t->gnext; gi++)
+		if (t->groups[gi].used)
+			lru_push(t, gi);
+}
+
+int
+kp_aggtab_want_commit(const struct kp_aggtab *t)
+{
+	return t->want;
+}
+
+void
+kp_aggtab_committed(struct kp_aggtab *t)
+{
+	if (t->db == NULL)
+		return;
+	t->unsynced = 0;
+	t->want = 0;
+	evict(t, t->mem_bytes / 2, 0, NIL32);
+}
+
+void
+kp_aggtab_advance(struct kp_aggtab *t)
+{
+	if (t->db)
+		scan_due(t);
+}
+
+size_t
+kp_aggtab_resident(const struct kp_aggtab *t)
+{
+	return t->resident;
 }

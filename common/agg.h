@@ -45,6 +45,10 @@
  *        i64 start, i64 end, u32 fieldslen, fields, aggregate state
  *   'h' key                              -> i64 first, i64 last: the
  *        latest closed session of the key (rule (b) of window.h)
+ *   'e' i64be'(end) key                  -> i64 start: bounded tables
+ *        only (kp_aggtab_bind_store), an index of the 'w' entries by
+ *        window end (INT64_MAX for window none), written and deleted
+ *        with them, so that windows no longer in memory close on time
  * where i64be' is big-endian with the sign bit flipped (so keys sort by
  * time) and other integers are little-endian.  Keys starting with 'm' are
  * left to the caller (kagg keeps its stream time and input offset there).
@@ -217,6 +221,7 @@ struct kp_aggtab_conf {
 };
 
 struct kp_aggtab;
+struct kp_store;
 
 /* A new, empty table (conf is copied; def and group_names are borrowed
  * for its life). */
@@ -241,8 +246,10 @@ int	kp_aggtab_add(struct kp_aggtab *t, const void *key, size_t keylen,
 void	kp_aggtab_flush_cache(struct kp_aggtab *t);
 /* End of input: move the stream time on to the close time of the last
  * open window, then close every window, in close order, and emit it (emit
- * final; with emit changes, those with unflushed updates). */
-void	kp_aggtab_close_all(struct kp_aggtab *t);
+ * final; with emit changes, those with unflushed updates).  Returns 0;
+ * a bounded table returns 1 when the caller must flush and commit the
+ * store (and call kp_aggtab_committed()) and then call it again. */
+int	kp_aggtab_close_all(struct kp_aggtab *t);
 
 int64_t	kp_aggtab_stream_time(const struct kp_aggtab *t);	/* INT64_MIN: none */
 void	kp_aggtab_set_stream_time(struct kp_aggtab *t, int64_t st);
@@ -260,5 +267,35 @@ int	kp_aggtab_store_load(struct kp_aggtab *t, const void *k, size_t kn,
 /* Make the next store flush rewrite key k: its current value, or a
  * delete when the table holds nothing under it. */
 void	kp_aggtab_store_touch(struct kp_aggtab *t, const void *k, size_t kn);
+
+/*
+ * Bounded memory.  kp_aggtab_bind_store() makes a table (conf.store set)
+ * hold at most about mem_bytes of groups and windows: db is its store
+ * (read directly), and put (with arg) writes to it, as it does for
+ * kp_aggtab_store_flush(), which the caller must pass the same put.  Then:
+ *  - deletes go through put at once, not with the next flush;
+ *  - groups whose windows the store holds as they are ("clean": flushed
+ *    and committed, no change pending for emit changes) are dropped from
+ *    memory, least recently used first, when the table is over budget;
+ *  - a group not in memory is read back from the store when a record
+ *    needs it, and the windows of groups not in memory close on time
+ *    through the 'e' index, in end order;
+ *  - when the budget is full of state the store lacks, the table asks
+ *    for a commit: kp_aggtab_want_commit() turns true; the caller then
+ *    flushes (kp_aggtab_store_flush), commits the store, calls
+ *    kp_aggtab_committed() (which evicts down to half the budget) and
+ *    kp_aggtab_advance() (which goes on closing due windows), until
+ *    kp_aggtab_want_commit() is false.
+ * The store must hold only what this table wrote (and 'm' entries): the
+ * caller loads nothing into a bound table but its stream time.
+ */
+void	kp_aggtab_bind_store(struct kp_aggtab *t, struct kp_store *db,
+	    kp_aggtab_put_fn put, void *arg, size_t mem_bytes);
+int	kp_aggtab_want_commit(const struct kp_aggtab *t);
+void	kp_aggtab_committed(struct kp_aggtab *t);
+void	kp_aggtab_advance(struct kp_aggtab *t);
+/* Estimated bytes of groups and windows in memory (aggregate objects of
+ * count_distinct and quantiles not counted). */
+size_t	kp_aggtab_resident(const struct kp_aggtab *t);
 
 #endif

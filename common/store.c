@@ -37,6 +37,7 @@ struct kp_store_iter {
 	char			*prefix;
 	size_t			 plen;
 	int			 started;
+	int			 from;	/* positioned by kp_store_iter_from */
 };
 
 static uint64_t
@@ -288,6 +289,8 @@ kp_store_iter_next(struct kp_store_iter *it, const void **k, size_t *kn,
 		else
 			leveldb_iter_seek_to_first(it->it);
 		it->started = 1;
+	} else if (it->from) {
+		it->from = 0;	/* already at the first key >= from */
 	} else {
 		leveldb_iter_next(it->it);
 	}
@@ -367,4 +370,33 @@ kp_store_destroy(const char *dir, char *errstr, size_t n)
 	snprintf(path, sizeof(path), "%s/CHECKPOINT", dir);
 	unlink(path);
 	return 0;
+}
+
+int
+kp_store_pending_get(struct kp_store *s, const void *k, size_t kn,
+    const void **v, size_t *vn)
+{
+	struct ov *o = ov_find(s, k, kn);
+
+	if (o == NULL || !o->used)
+		return -1;
+	if (o->del)
+		return 0;
+	*v = o->v;
+	*vn = o->vn;
+	return 1;
+}
+
+struct kp_store_iter *
+kp_store_iter_from(struct kp_store *s, const void *prefix, size_t plen,
+    const void *from, size_t fn)
+{
+	struct kp_store_iter *it = kp_store_iter_new(s, prefix, plen);
+
+	if (fn > 0) {
+		leveldb_iter_seek(it->it, from, fn);
+		it->started = 1;
+		it->from = 1;
+	}
+	return it;
 }

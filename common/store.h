@@ -64,6 +64,17 @@ int	kp_store_checkpoint_write(const char *dir, int64_t offset,
  * Returns 0 or -1 with errstr. */
 int	kp_store_destroy(const char *dir, char *errstr, size_t errstr_size);
 
+/* The pending (uncommitted) write of key k, if any: returns 1 and sets
+ * *v and *vn (borrowed until the next write or commit) for a put, 0 for a
+ * delete, -1 when k has no pending write.  Lets a caller that iterates
+ * committed entries skip those deleted since. */
+int	kp_store_pending_get(struct kp_store *s, const void *k, size_t kn,
+	    const void **v, size_t *vn);
+/* As kp_store_iter_new(), but start at the first key >= from[0..fn)
+ * (which should start with prefix); fn 0: at the prefix. */
+struct kp_store_iter *kp_store_iter_from(struct kp_store *s,
+	    const void *prefix, size_t plen, const void *from, size_t fn);
+
 /* mkdir -p.  Returns 0 or -1 with errno set. */
 int	kp_mkdirs(const char *path, int mode);
 
