@@ -655,6 +655,10 @@ static int run(const struct conf *conf)
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigprocmask(SIG_BLOCK, &block, &orig);
+	/* ppoll() waits with these unblocked, even when kmock was started
+	 * with them blocked (a parent's mask is inherited) */
+	sigdelset(&orig, SIGINT);
+	sigdelset(&orig, SIGTERM);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
