@@ -31,6 +31,7 @@ TRASH=$(mktemp -d "${TMPDIR:-/tmp}/kpipe-test.XXXXXX")
 _kpipe_pids=""
 
 _kpipe_cleanup() {
+	[ -n "${_kpipe_watchdog:-}" ] && kill "$_kpipe_watchdog" 2>/dev/null
 	for p in $_kpipe_pids; do
 		kill "$p" 2>/dev/null
 	done
@@ -46,6 +47,21 @@ _kpipe_cleanup() {
 trap _kpipe_cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$TRASH" || exit 1
+
+# A watchdog: a test script that hangs is stopped after
+# KPIPE_TEST_TIMEOUT seconds (default 600), so that a hang fails one
+# script instead of the whole run.
+_kpipe_self=$$
+(
+	trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+	sleep "${KPIPE_TEST_TIMEOUT:-600}" &
+	sp=$!
+	wait "$sp"
+	echo "# $0: timed out after ${KPIPE_TEST_TIMEOUT:-600} s" >&2
+	kill -TERM "$_kpipe_self"
+	pkill -TERM -P "$_kpipe_self"	# the command it waits for, too
+) >/dev/null 2>&1 &
+_kpipe_watchdog=$!
 
 # say MSG: a TAP diagnostic line
 say() { printf '# %s\n' "$*"; }
