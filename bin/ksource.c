@@ -209,8 +209,15 @@ run_files(struct conf *c)
 		if (fd > 0)
 			close(fd);
 	}
-	if (flush_out(&r) < 0 && !r.exit_code)
-		r.exit_code = EX_IOERR;
+	/* what was read before a bad record is written out all the same;
+	 * flush_out() sets the status itself (0 for a reader that went away:
+	 * EPIPE is a quiet end), and an earlier status stands */
+	{
+		int prev = r.exit_code;
+
+		if (flush_out(&r) < 0 && prev)
+			r.exit_code = prev;
+	}
 	if (kp_dlq_close(r.dlq) < 0 && !r.exit_code)
 		r.exit_code = EX_IOERR;
 	kp_writer_free(r.w);

@@ -421,6 +421,7 @@ struct kp_reader {
 	char			*buf;
 	size_t			 cap, start, end;
 	int			 eof, dead;
+	int			 bom_checked;
 	long			 line;	/* lines (or frames) consumed */
 	const char		*raw;	/* last record's bytes */
 	size_t			 rawlen;
@@ -599,6 +600,25 @@ envelope_first_key(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* A UTF-8 byte order mark at the start of text input (as spreadsheets
+ * write it) is not data: skip it.  Returns 0, or -1 on a read error. */
+static int
+skip_bom(struct kp_reader *rd)
+{
+	int r;
+
+	rd->bom_checked = 1;
+	while (rd->end - rd->start < 3 && !rd->eof)
+		if ((r = fill(rd)) < 0)
+			return -1;
+		else if (r == 0)
+			break;
+	if (rd->end - rd->start >= 3 &&
+	    !memcmp(rd->buf + rd->start, "\xef\xbb\xbf", 3))
+		rd->start += 3;
+	return 0;
+}
+
 /* Decide the input format from the first bytes, reading no more than it
  * needs: one byte for text, a map's first key for msgpack. */
 static int
@@ -608,6 +628,8 @@ detect(struct kp_reader *rd)
 	size_t i;
 	int r, k;
 
+	if (skip_bom(rd) < 0)
+		return -1;
 	for (;;) {
 		for (i = rd->start; i < rd->end; i++)
 			if (rd->buf[i] != ' ' && rd->buf[i] != '\t' &&
@@ -915,6 +937,12 @@ kp_reader_next(struct kp_reader *rd, struct kp_record *r, char *errstr,
 		return -2;
 	}
 	if (rd->fmt == KP_FMT_AUTO && detect(rd) < 0) {
+		snprintf(errstr, en, "read error: %s", strerror(errno));
+		return -2;
+	}
+	if (!rd->bom_checked && (rd->fmt == KP_FMT_CSV ||
+	    rd->fmt == KP_FMT_JSON || rd->fmt == KP_FMT_RAW) &&
+	    skip_bom(rd) < 0) {
 		snprintf(errstr, en, "read error: %s", strerror(errno));
 		return -2;
 	}

@@ -153,9 +153,9 @@ test_expect_success 'ksink -f format string (kcat style) and CSV columns' '
 
 test_expect_success 'a closed stdout ends quietly' '
 	seq 1 200000 | sed "s/.*/{\"n\":&}/" >many.jsonl &&
-	ksource -O value many.jsonl 2>err | head -n 1 >first &&
+	{ ksource -O value many.jsonl 2>err; echo $? >rc; } | head -n 1 >first &&
 	echo "{\"n\":1}" >expect && test_cmp expect first &&
-	test ! -s err
+	test ! -s err && echo 0 >expect && test_cmp expect rc
 '
 
 test_expect_success 'output is written out while the input is quiet, not only at its end' '
@@ -164,6 +164,14 @@ test_expect_success 'output is written out while the input is quiet, not only at
 	sleep 1.5 &&
 	echo "{\"a\":1}" >expect && test_cmp expect quiet.out &&
 	wait
+'
+
+test_expect_success 'a UTF-8 byte order mark (Excel CSV, JSON) is not data' '
+	printf "\357\273\277a,b\n1,2\n" >bom.csv &&
+	ksource -O value bom.csv >actual &&
+	echo "{\"a\":1,\"b\":2}" >expect && test_cmp expect actual &&
+	printf "\357\273\277{\"a\":1}\n" | ksource -O value >actual &&
+	echo "{\"a\":1}" >expect && test_cmp expect actual
 '
 
 test_expect_success 'usage: --help exits 0, a bad option 64' '
