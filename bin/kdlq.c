@@ -9,6 +9,10 @@
  * offset is stored only once its record, and every record before it, is
  * delivered or dead-lettered.
  *
+ * With --exactly-once, the good records, the dead letters and the input
+ * offsets are committed together in Kafka transactions (txn.h); a failed
+ * delivery aborts the transaction and the records are read again.
+ *
  * "kdlq replay" sends dead letters back as the original records, without
  * their kpipe.error.* headers; "kdlq stats" counts them by reason, stage
  * and source topic.
@@ -32,13 +36,16 @@
 #include "path.h"
 #include "retry.h"
 #include "schema.h"
+#include "txn.h"
 #include "util.h"
+#include "window.h"
 
 #define USAGE \
 "usage: kdlq [-eqv] [-b brokers] [-X prop=value] [-F file] [-G group]\n" \
 "            [--from topic] [--to topic] [--schema file] [--require path,...]\n" \
 "            [-I format] [-O format] [--retry-max n] [--retry-backoff ms]\n" \
-"            [--retry-backoff-max ms] [--stats seconds] --dlq topic|file\n" \
+"            [--retry-backoff-max ms] [--stats seconds]\n" \
+"            [--commit-interval ms] [--exactly-once] --dlq topic|file\n" \
 "       kdlq replay [-qv] [-b brokers] [-X prop=value] [-F file]\n" \
 "            [-O format] [--reason regex] [--to topic|-] [--retry-max n]\n" \
 "            [--retry-backoff ms] [--retry-backoff-max ms] --from topic|file\n" \
@@ -66,6 +73,8 @@ struct conf {
 	const char		*reason;
 	regex_t			 reason_re;
 	int			 reason_ok;	/* reason_re compiled */
+	int			 eos;		/* --exactly-once */
+	int64_t			 commit_ms;	/* --commit-interval; 0: default */
 };
 
 /* state of a routing run */
@@ -90,6 +99,7 @@ struct run {
 	/* assigned partitions; offset 1 when at its end (-e) */
 	rd_kafka_topic_partition_list_t *eof;
 	int			 paused;
+	struct kp_txn		*txn;		/* --exactly-once */
 	unsigned long		 in, good, dead;
 	int64_t			 next_stats, next_commit;
 	int			 exit_code;
@@ -310,7 +320,7 @@ on_done(void *opaque, const struct kp_record *rec, long tag)
 	rd_kafka_topic_partition_t *tp;
 
 	(void)tag;
-	if (r->cons == NULL || rec->topic.len == 0 || rec->offset < 0)
+	if (r->cons == NULL || r->txn || rec->topic.len == 0 || rec->offset < 0)
 		return;
 	tp = rd_kafka_topic_partition_list_find(r->pending, rec->topic.data,
 	    rec->partition);
@@ -337,8 +347,17 @@ print_stats(struct run *r)
 	kp_rq_get_stats(r->q, &st);
 	fprintf(stderr, "{\"stage\":\"%s\",\"in\":%lu,\"good\":%lu,"
 	    "\"dead\":%lu,\"delivered\":%lu,\"failed_deliveries\":%lu,"
-	    "\"retries\":%lu,\"queued\":%zu}\n", STAGE, r->in, r->good, r->dead,
+	    "\"retries\":%lu,\"queued\":%zu", STAGE, r->in, r->good, r->dead,
 	    st.delivered, st.failed, st.retries, kp_rq_len(r->q));
+	if (r->txn) {
+		struct kp_txn_stats ts;
+
+		kp_txn_get_stats(r->txn, &ts);
+		fprintf(stderr, ",\"transactions\":%lu,\"aborts\":%lu,"
+		    "\"records_committed\":%lu,\"records_aborted\":%lu",
+		    ts.commits, ts.aborts, ts.in_committed, ts.in_aborted);
+	}
+	fputs("}\n", stderr);
 }
 
 static void
@@ -382,6 +401,67 @@ drain_some(struct run *r)
 	return 0;
 }
 
+/* ---- --exactly-once ---- */
+
+/* What a commit or an abort came to: after an abort, the queue's
+ * records (aborted with their transaction) are dropped; a fatal error
+ * ends the run.  Returns st. */
+static enum kp_txn_status
+eos_status(struct run *r, enum kp_txn_status st, const char *err)
+{
+	if (st == KP_TXN_ABORTED) {
+		kp_warn("transaction aborted: %s", err);
+		kp_rq_discard(r->q);
+	} else if (st == KP_TXN_FATAL && !r->exit_code) {
+		kp_err("%s", err);
+		r->exit_code = kp_txn_exit_code(r->txn);
+	}
+	return st;
+}
+
+static enum kp_txn_status
+eos_commit(struct run *r)
+{
+	char err[512];
+
+	return eos_status(r, kp_txn_commit(r->txn, err, sizeof(err)), err);
+}
+
+static enum kp_txn_status
+eos_abort(struct run *r, const char *why)
+{
+	char err[512];
+	enum kp_txn_status st = kp_txn_abort(r->txn, err, sizeof(err));
+
+	return eos_status(r, st, st == KP_TXN_ABORTED ? why : err);
+}
+
+/* A delivery failed (the queue does not retry under transactions): the
+ * transaction cannot commit, abort it now. */
+static enum kp_txn_status
+eos_failed(struct run *r)
+{
+	const char *topic;
+	rd_kafka_resp_err_t err = kp_rq_error(r->q, &topic);
+	char why[512];
+
+	snprintf(why, sizeof(why), "cannot deliver to topic '%s': %s",
+	    topic ? topic : "?", rd_kafka_err2str(err));
+	return eos_abort(r, why);
+}
+
+static void eof_mark(struct run *, const char *, int32_t, int);
+
+static void
+eos_rewound(void *opaque, const char *topic, int32_t partition, int64_t offset)
+{
+	struct run *r = opaque;
+
+	kp_info("topic '%s' partition %d: reading again from offset %lld",
+	    topic, (int)partition, (long long)offset);
+	eof_mark(r, topic, partition, 0);
+}
+
 /* ---- Kafka consumer ---- */
 
 static void
@@ -398,6 +478,13 @@ commit_pass(struct run *r)
 		kp_warn("cannot store offsets: %s", rd_kafka_err2str(err));
 	rd_kafka_topic_partition_list_destroy(r->pending);
 	r->pending = rd_kafka_topic_partition_list_new(16);
+}
+
+/* The interval at which offsets are stored (at least once). */
+static int64_t
+commit_ms(const struct conf *c)
+{
+	return c->commit_ms ? c->commit_ms : COMMIT_MS;
 }
 
 static void
@@ -464,8 +551,16 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		/* commit what is done; what is not will be read again by
 		 * whoever gets the partitions */
 		kp_rq_settle(r->q);
-		commit_pass(r);
-		rd_kafka_commit(rk, NULL, 0);
+		if (r->txn) {
+			if (rd_kafka_assignment_lost(rk))
+				eos_abort(r, "the assignment was lost");
+			else
+				eos_commit(r);
+			kp_txn_forget(r->txn, parts);
+		} else {
+			commit_pass(r);
+			rd_kafka_commit(rk, NULL, 0);
+		}
 		if (kp_rq_len(r->q))
 			kp_info("rebalance: %zu records not yet delivered will "
 			    "be read again", kp_rq_len(r->q));
@@ -507,7 +602,10 @@ message(struct run *r, rd_kafka_message_t *m)
 	eof_mark(r, topic, m->partition, 0);
 	kp_record_from_message(&r->rec, m, KP_FMT_RAW, r->jp, err, sizeof(err));
 	set_orig(r, m->payload, m->len, 0);
-	route(r, &r->rec);
+	if (route(r, &r->rec) == 0 && r->txn) {
+		kp_txn_processed(r->txn, topic, m->partition, m->offset);
+		kp_txn_produced(r->txn, 1);
+	}
 }
 
 static int
@@ -533,11 +631,31 @@ consume(struct run *r)
 		return r->exit_code = EX_CONFIG;
 	}
 	while (!kp_stop && !r->exit_code) {
-		if (kp_rq_poll(r->q, 0) < 0)
-			return exhausted(r);
+		if (kp_rq_poll(r->q, 0) < 0) {
+			if (r->txn == NULL)
+				return exhausted(r);
+			eos_failed(r);
+			continue;
+		}
 		set_paused(r, kp_rq_busy(r->q));
-		if (c->exit_eof && all_eof(r) && kp_rq_len(r->q) == 0)
-			break;
+		if (c->exit_eof && all_eof(r) && kp_rq_len(r->q) == 0) {
+			/* the last transaction must commit; an abort reads
+			 * its records again */
+			if (r->txn == NULL || eos_commit(r) != KP_TXN_ABORTED)
+				break;
+			continue;
+		}
+		if (r->txn) {
+			if (kp_txn_due(r->txn))
+				eos_commit(r);
+			m = rd_kafka_consumer_poll(r->cons, 10);
+			if (m != NULL) {
+				message(r, m);
+				rd_kafka_message_destroy(m);
+			}
+			tick(r);
+			continue;
+		}
 		m = rd_kafka_consumer_poll(r->cons, r->paused ||
 		    kp_rq_inflight(r->q) ? 10 : 100);
 		now = kp_mono_ms();
@@ -545,22 +663,23 @@ consume(struct run *r)
 			commit_pass(r);
 			if (flush_out(r) < 0)
 				break;
-			r->next_commit = now + COMMIT_MS;
+			r->next_commit = now + commit_ms(c);
 		} else {
 			message(r, m);
 			rd_kafka_message_destroy(m);
 		}
 		if (now >= r->next_commit) {
 			commit_pass(r);
-			r->next_commit = now + COMMIT_MS;
+			r->next_commit = now + commit_ms(c);
 		}
 		tick(r);
 	}
 	return 0;
 }
 
+/* A producer; transactional when txn is not NULL. */
 static rd_kafka_t *
-new_producer(struct conf *c)
+new_producer(struct conf *c, struct kp_txn *txn)
 {
 	static const char *const defaults[] = {
 		"message.timeout.ms", "30000",
@@ -577,6 +696,11 @@ new_producer(struct conf *c)
 	if ((conf = kp_kconf_build(&c->kc, defaults, err, sizeof(err))) ==
 	    NULL) {
 		kp_err("%s", err);
+		return NULL;
+	}
+	if (txn && kp_txn_producer_conf(txn, conf, err, sizeof(err)) < 0) {
+		kp_err("%s", err);
+		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
 	kp_rq_conf(conf);
@@ -599,15 +723,19 @@ new_consumer(struct conf *c, void *opaque)
 	};
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
-	char err[512];
+	char err[512], ms[32];
 
 	if ((conf = kp_kconf_build(&c->kc, defaults, err, sizeof(err))) ==
 	    NULL) {
 		kp_err("%s", err);
 		return NULL;
 	}
+	snprintf(ms, sizeof(ms), "%lld", (long long)c->commit_ms);
 	if (rd_kafka_conf_set(conf, "group.id", c->group, err, sizeof(err)) !=
-	    RD_KAFKA_CONF_OK) {
+	    RD_KAFKA_CONF_OK || (c->eos && kp_txn_consumer_conf(conf, err,
+	    sizeof(err)) < 0) || (!c->eos && c->commit_ms &&
+	    rd_kafka_conf_set(conf, "auto.commit.interval.ms", ms, err,
+	    sizeof(err)) != RD_KAFKA_CONF_OK)) {
 		kp_err("%s", err);
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -738,11 +866,33 @@ open_dlq(struct run *r)
 	return 0;
 }
 
+/* The orderly stop of --exactly-once: deliver what is queued and commit
+ * the last transaction (what does not commit is read again next time),
+ * then leave the group. */
+static void
+eos_shutdown(struct run *r)
+{
+	if (!r->exit_code) {
+		if (kp_rq_flush(r->q) < 0 && !kp_stop)
+			eos_failed(r);
+		else
+			eos_commit(r);
+	}
+	if (r->c->stats_s)
+		print_stats(r);
+	rd_kafka_consumer_close(r->cons);
+	kp_rq_discard(r->q);
+}
+
 static void
 shutdown_run(struct run *r)
 {
 	size_t left;
 
+	if (r->txn) {
+		eos_shutdown(r);
+		return;
+	}
 	/* deliver what is queued (after any error but exhausted retries);
 	 * an orderly stop does not wait out an outage, and what is left is
 	 * not committed */
@@ -794,7 +944,13 @@ run_route(struct conf *c)
 		.on_retry = on_retry,
 	};
 	struct run r = { .c = c };
+	struct kp_txn_opts to = {
+		.group = c->group, .program = STAGE, .interval_ms = c->commit_ms,
+		.max_aborts = c->retry_max, .rewound = eos_rewound, .opaque = &r,
+	};
 	const char *name;
+	char err[512];
+	int wedged;
 
 	qo.opaque = &r;
 	kp_record_init(&r.rec);
@@ -803,14 +959,32 @@ run_route(struct conf *c)
 	r.eof = rd_kafka_topic_partition_list_new(16);
 	if (!c->to)
 		r.w = kp_writer_new(1, &wo);
-	if ((c->to || kp_dlq_target(c->dlq, kp_kconf_has_brokers(&c->kc),
-	    &name) == KP_DLQ_TOPIC) && (r.prod = new_producer(c)) == NULL)
+	if (c->eos) {
+		/* a failed delivery aborts the transaction: no resending in
+		 * it (--retry-max counts aborted transactions instead) */
+		qo.retry_max = 0;
+		if ((r.txn = kp_txn_new(&to, err, sizeof(err))) == NULL) {
+			kp_err("%s", err);
+			r.exit_code = EX_CONFIG;
+		}
+	}
+	if (!r.exit_code && (c->to || kp_dlq_target(c->dlq,
+	    kp_kconf_has_brokers(&c->kc), &name) == KP_DLQ_TOPIC) &&
+	    (r.prod = new_producer(c, r.txn)) == NULL)
 		r.exit_code = EX_CONFIG;
 	r.q = kp_rq_new(r.prod, &qo);
 	if (!r.exit_code && c->from && (r.cons = new_consumer(c, &r)) == NULL)
 		r.exit_code = EX_CONFIG;
 	if (!r.exit_code)
 		open_dlq(&r);
+	if (!r.exit_code && r.txn) {
+		if (kp_txn_start(r.txn, r.prod, r.cons, err, sizeof(err)) < 0) {
+			kp_err("%s", err);
+			r.exit_code = kp_txn_exit_code(r.txn);
+		} else {
+			kp_info("transactional id '%s'", kp_txn_id(r.txn));
+		}
+	}
 	r.next_stats = kp_mono_ms() + c->stats_s * 1000;
 	if (!r.exit_code) {
 		if (r.cons)
@@ -818,14 +992,26 @@ run_route(struct conf *c)
 		else
 			read_stdin(&r);
 	}
-	shutdown_run(&r);
+	if (!r.txn || r.cons)
+		shutdown_run(&r);
 	kp_info("%lu records: %lu good, %lu dead letters", r.in, r.good, r.dead);
+	if (r.txn) {
+		struct kp_txn_stats st;
+
+		kp_txn_get_stats(r.txn, &st);
+		kp_info("transactions: %lu committed (%lu records), %lu aborted "
+		    "(%lu records, read again)", st.commits, st.in_committed,
+		    st.aborts, st.in_aborted);
+	}
 	if (kp_dlq_close(r.dlq) < 0 && !r.exit_code)
 		r.exit_code = EX_IOERR;
 	kp_rq_free(r.q);
 	if (r.cons)
 		rd_kafka_destroy(r.cons);
-	if (r.prod)
+	/* a producer whose call never came back is left to the exit */
+	wedged = kp_txn_wedged(r.txn);
+	kp_txn_free(r.txn);
+	if (r.prod && !wedged)
 		rd_kafka_destroy(r.prod);
 	rd_kafka_topic_partition_list_destroy(r.pending);
 	rd_kafka_topic_partition_list_destroy(r.eof);
@@ -1050,7 +1236,7 @@ run_replay(struct conf *c)
 		kp_err("no brokers to replay to: give -b, or --to -");
 		r.exit_code = EX_USAGE;
 		goto out;
-	} else if ((r.prod = new_producer(c)) == NULL) {
+	} else if ((r.prod = new_producer(c, NULL)) == NULL) {
 		r.exit_code = EX_CONFIG;
 		goto out;
 	}
@@ -1197,8 +1383,9 @@ run_stats(struct conf *c)
 /* ---- options ---- */
 
 enum {
-	OPT_DLQ = 256, OPT_FROM, OPT_REASON, OPT_REQUIRE, OPT_RETRY_BACKOFF,
-	OPT_RETRY_BACKOFF_MAX, OPT_RETRY_MAX, OPT_SCHEMA, OPT_STATS, OPT_TO
+	OPT_COMMIT_INTERVAL = 256, OPT_DLQ, OPT_EXACTLY_ONCE, OPT_FROM,
+	OPT_REASON, OPT_REQUIRE, OPT_RETRY_BACKOFF, OPT_RETRY_BACKOFF_MAX,
+	OPT_RETRY_MAX, OPT_SCHEMA, OPT_STATS, OPT_TO
 };
 
 /* Options that only the routing mode takes. */
@@ -1206,8 +1393,9 @@ static int
 route_only(int ch)
 {
 	switch (ch) {
-	case 'e': case 'G': case 'I': case OPT_DLQ: case OPT_REQUIRE:
-	case OPT_SCHEMA: case OPT_STATS:
+	case 'e': case 'G': case 'I': case OPT_COMMIT_INTERVAL: case OPT_DLQ:
+	case OPT_EXACTLY_ONCE: case OPT_REQUIRE: case OPT_SCHEMA:
+	case OPT_STATS:
 		return 1;
 	}
 	return 0;
@@ -1231,8 +1419,11 @@ parse_args(int argc, char **argv, struct conf *c)
 {
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, 'b' },
+		{ "commit-interval", required_argument, NULL,
+		    OPT_COMMIT_INTERVAL },
 		{ "config-file", required_argument, NULL, 'F' },
 		{ "dlq", required_argument, NULL, OPT_DLQ },
+		{ "exactly-once", no_argument, NULL, OPT_EXACTLY_ONCE },
 		{ "exit-at-end", no_argument, NULL, 'e' },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "group", required_argument, NULL, 'G' },
@@ -1256,6 +1447,7 @@ parse_args(int argc, char **argv, struct conf *c)
 	};
 	static const char *const modes[] = { "kdlq", "kdlq replay",
 	    "kdlq stats" };
+	const char *dname;
 	char err[512];
 	int ch, out_set = 0, rc;
 
@@ -1330,8 +1522,24 @@ parse_args(int argc, char **argv, struct conf *c)
 				return EX_USAGE;
 			}
 			break;
+		case OPT_COMMIT_INTERVAL:
+			if (kp_duration_parse(optarg, &c->commit_ms, err,
+			    sizeof(err)) < 0) {
+				kp_err("--commit-interval: %s", err);
+				return EX_USAGE;
+			}
+			if (c->commit_ms <= 0 || c->commit_ms > INT32_MAX) {
+				kp_err("--commit-interval '%s' is %s", optarg,
+				    c->commit_ms <= 0 ? "not positive" :
+				    "too large");
+				return EX_USAGE;
+			}
+			break;
 		case OPT_DLQ:
 			c->dlq = optarg;
+			break;
+		case OPT_EXACTLY_ONCE:
+			c->eos = 1;
 			break;
 		case OPT_REASON:
 			c->reason = optarg;
@@ -1409,6 +1617,17 @@ parse_args(int argc, char **argv, struct conf *c)
 	}
 	if (!c->from && (c->group || c->exit_eof)) {
 		kp_err("-G and -e need --from");
+		return EX_USAGE;
+	}
+	if (!c->from && c->commit_ms) {
+		kp_err("--commit-interval needs --from");
+		return EX_USAGE;
+	}
+	if (c->eos && (!c->from || !c->to || kp_dlq_target(c->dlq,
+	    kp_kconf_has_brokers(&c->kc), &dname) != KP_DLQ_TOPIC)) {
+		kp_err("--exactly-once needs --from, --to and a dead-letter "
+		    "topic: the good records, the dead letters and the input "
+		    "offsets commit in one transaction");
 		return EX_USAGE;
 	}
 	if (!strncmp(c->dlq, "topic:", 6) && !kp_kconf_has_brokers(&c->kc)) {

@@ -12,6 +12,15 @@
  * partition P of the table, whose state lives in a LevelDB store per
  * partition and whose topic is its own changelog.  Offsets are committed
  * only after the outputs are delivered and the stores committed.
+ *
+ * With --exactly-once (Kafka mode, a table), the outputs and the input
+ * offsets of both topics commit in Kafka transactions (txn.h), and a
+ * table store commits only after the transaction that holds its input
+ * did: a store is never ahead of the group's offsets, and one that is
+ * behind (a crash between the two commits) is brought up to them from
+ * the table topic.  An aborted transaction drops the stores' uncommitted
+ * writes and the queued records, and reopens every partition from the
+ * committed offsets.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +40,7 @@
 #include "log.h"
 #include "path.h"
 #include "store.h"
+#include "txn.h"
 #include "util.h"
 #include "window.h"
 
@@ -39,12 +49,14 @@
 "             [--global] [-eqv] [-b brokers] [-d contexts] [-X prop=value]\n" \
 "             [-F file] [--from topic] [-G group] [--to topic]\n" \
 "             [--state-dir dir] [--max-idle ms] [--stats seconds]\n" \
-"             [--dlq file] [-I format] [-O format]\n" \
+"             [--dlq file] [-I format] [-O format] [--commit-interval ms]\n" \
+"             [--exactly-once]\n" \
 "       kjoin --join src --within duration [--grace duration] [-k path]\n" \
 "             [--left | --outer] [--prefix str] [-eqv] [-b brokers]\n" \
 "             [-d contexts] [-X prop=value] [-F file] [--from topic]\n" \
 "             [-G group] [--to topic] [--state-dir dir] [--max-idle ms]\n" \
-"             [--stats seconds] [--dlq file] [-I format] [-O format]\n"
+"             [--stats seconds] [--dlq file] [-I format] [-O format]\n" \
+"             [--commit-interval ms]\n"
 
 #define COMMIT_MS	1000		/* Kafka mode: commit interval */
 #define QUEUE_HIGH	2000		/* pause a partition above this */
@@ -72,6 +84,8 @@ struct conf {
 	int			 exit_eof;
 	long long		 stats_sec;
 	enum kp_format		 in, out;
+	int			 eos;		/* --exactly-once */
+	int64_t			 commit_ms;	/* --commit-interval; 0: default */
 };
 
 struct stats {
@@ -94,6 +108,8 @@ struct job {
 	int			 exit_code;
 	int			 stopped;	/* EPIPE or a fatal error */
 	int64_t			 next_stats;
+	struct kp_txn		*txn;		/* --exactly-once */
+	char			*abort_why;	/* the transaction must abort */
 };
 
 static void
@@ -122,6 +138,20 @@ emit(struct job *j, struct kp_record *r)
 	if (j->prod) {
 		err = kp_record_produce(j->prod, j->c->to, RD_KAFKA_PARTITION_UA,
 		    r, j->vf, NULL);
+		if (err && j->txn && !kp_stop) {
+			/* the transaction cannot commit: abort it and read
+			 * its records again */
+			if (j->abort_why == NULL) {
+				struct kp_buf b = {0};
+
+				kp_buf_printf(&b, "cannot produce to '%s': %s",
+				    j->c->to, rd_kafka_err2str(err));
+				j->abort_why = b.data;
+			}
+			return 0;
+		}
+		if (j->txn && !err)
+			kp_txn_produced(j->txn, 1);
 		if (err) {
 			if (kp_stop)
 				return fail(j, 0);
@@ -147,6 +177,8 @@ flush_out(struct job *j)
 {
 	if (j->stopped)
 		return -1;
+	if (j->txn)
+		return 0;	/* commit_transaction() delivers */
 	if (j->prod) {
 		while (rd_kafka_outq_len(j->prod) > 0 && !j->dr_err)
 			rd_kafka_flush(j->prod, 1000);
@@ -212,11 +244,20 @@ print_stats(struct job *j)
 	    "\"joined\":%lu,\"unmatched\":%lu,\"no_match\":%lu,"
 	    "\"stream_null_key\":%lu,\"%s_null_key\":%lu,"
 	    "\"null_values\":%lu,\"tombstones\":%lu,\"late\":%lu,"
-	    "\"bad\":%lu,\"restored\":%lu}\n",
+	    "\"bad\":%lu,\"restored\":%lu",
 	    s->stream, j->c->join ? "other" : "table", s->table, s->joined,
 	    s->unmatched, s->no_match, s->stream_null_key,
 	    j->c->join ? "other" : "table", s->table_null_key, s->null_values,
 	    s->tombstones, s->late, s->bad, s->restored);
+	if (j->txn) {
+		struct kp_txn_stats ts;
+
+		kp_txn_get_stats(j->txn, &ts);
+		fprintf(stderr, ",\"transactions\":%lu,\"aborts\":%lu,"
+		    "\"records_committed\":%lu,\"records_aborted\":%lu",
+		    ts.commits, ts.aborts, ts.in_committed, ts.in_aborted);
+	}
+	fputs("}\n", stderr);
 }
 
 static void
@@ -626,7 +667,8 @@ new_consumer(struct conf *c, const char *group, char *err, size_t en)
 		return NULL;
 	/* librdkafka's consumer wants a group.id even to assign() */
 	if (rd_kafka_conf_set(conf, "group.id", group, err, en) !=
-	    RD_KAFKA_CONF_OK) {
+	    RD_KAFKA_CONF_OK || (c->eos && kp_txn_consumer_conf(conf, err,
+	    en) < 0)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
@@ -1060,7 +1102,8 @@ restore_table(struct kafka *k, struct task *t, int64_t from, int64_t to)
 	rd_kafka_topic_partition_list_t *l;
 	struct kp_record r;
 	char err[512];
-	int64_t lo, hi, pos = -1;
+	int64_t lo, hi, pos = -1, t0;
+	unsigned long n0;
 	rd_kafka_resp_err_t e;
 	int rc = 0;
 
@@ -1088,6 +1131,8 @@ restore_table(struct kafka *k, struct task *t, int64_t from, int64_t to)
 	rd_kafka_assign(k->restore, l);
 	rd_kafka_topic_partition_list_destroy(l);
 	kp_record_init(&r);
+	t0 = kp_mono_ms();
+	n0 = k->j->s.restored;
 	while (pos < to - 1 && !kp_stop && rc == 0) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(k->restore, 100);
 
@@ -1118,6 +1163,10 @@ restore_table(struct kafka *k, struct task *t, int64_t from, int64_t to)
 	}
 	rd_kafka_assign(k->restore, NULL);
 	kp_record_free(&r);
+	t0 = kp_mono_ms() - t0;
+	kp_info("restored %lu records of table partition %d in %.3f s (%.0f "
+	    "records/s)", k->j->s.restored - n0, (int)t->p, t0 / 1000.0,
+	    t0 > 0 ? (k->j->s.restored - n0) * 1000.0 / t0 : 0.0);
 	return kp_stop ? -1 : rc;
 }
 
@@ -1146,7 +1195,33 @@ task_open(struct kafka *k, struct task *t, const int64_t committed[2],
 	}
 	if ((hm = meta_read(t->st, m)) < 0)
 		return -1;
-	if (hm && (committed[0] < 0 || m[0] >= committed[0]) &&
+	if (k->j->txn) {
+		/* exactly once: the store commits after the transaction
+		 * holding its input, so it may be behind the group's
+		 * offsets, never ahead; a store that is ahead (made without
+		 * --exactly-once), or that has no committed offset to be
+		 * at, is dropped and restored from the table topic */
+		if ((hm && m[1] > committed[1]) || committed[1] < 0) {
+			if (hm && committed[1] >= 0)
+				kp_info("partition %d: the table in '%s' is "
+				    "ahead of the group's offsets: restoring "
+				    "it", (int)t->p, t->dir);
+			kp_store_close(t->st);
+			if (kp_store_destroy(t->dir, err, sizeof(err)) < 0 ||
+			    (t->st = kp_store_open(t->dir, 0, err,
+			    sizeof(err))) == NULL) {
+				t->st = NULL;
+				kp_err("%s", err);
+				return -1;
+			}
+			hm = 0;
+		}
+		for (i = 0; i < 2; i++)
+			if (committed[i] >= 0)
+				start[i] = t->next[i] = committed[i];
+		if (start[1] == RD_KAFKA_OFFSET_INVALID)
+			start[1] = RD_KAFKA_OFFSET_BEGINNING;
+	} else if (hm && (committed[0] < 0 || m[0] >= committed[0]) &&
 	    (committed[1] < 0 || m[1] >= committed[1])) {
 		/* the store is at (or, after a crash between the store
 		 * commit and the offset commit, ahead of) the group's
@@ -1233,8 +1308,12 @@ task_close(struct kafka *k, struct task *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static int eos_commit(struct kafka *, int, int);
+
 /* Deliver outputs, commit the stores, then the group's offsets.  Returns
- * 0, or -1 when the run must stop without committing. */
+ * 0, -1 when the run must stop without committing, or (with
+ * --exactly-once) 1 when the transaction aborted and every partition was
+ * reopened from the committed offsets. */
 static int
 commit_all(struct kafka *k, int sync)
 {
@@ -1244,6 +1323,8 @@ commit_all(struct kafka *k, int sync)
 	int i, s;
 
 	k->last_commit = kp_mono_ms();
+	if (k->j->txn)
+		return eos_commit(k, sync, 1);
 	if (flush_out(k->j) < 0)
 		return -1;
 	if (k->gstore && k->gdirty) {
@@ -1292,30 +1373,30 @@ commit_all(struct kafka *k, int sync)
 	return 0;
 }
 
+/* Open the tasks of parts (an assignment) from the committed offsets and
+ * the stores, and assign parts to rk from where each input starts. */
 static void
-rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-    rd_kafka_topic_partition_list_t *parts, void *opaque)
+open_tasks(struct kafka *k, rd_kafka_t *rk,
+    rd_kafka_topic_partition_list_t *parts)
 {
-	struct kafka *k = opaque;
 	rd_kafka_topic_partition_list_t *cl;
+	rd_kafka_resp_err_t err;
 	int i, s;
 
-	if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-			kp_err("rebalance error: %s", rd_kafka_err2str(err));
-		/* commit what was delivered before giving partitions away */
-		if (!k->j->stopped)
-			commit_all(k, 1);
-		for (i = 0; i < k->ntasks; i++)
-			if (k->tasks[i].active)
-				task_close(k, &k->tasks[i]);
-		k->assigned = 0;
-		rd_kafka_assign(rk, NULL);
-		return;
-	}
 	cl = rd_kafka_topic_partition_list_copy(parts);
 	if ((err = rd_kafka_committed(rk, cl, 10000)))
 		kp_warn("cannot get committed offsets: %s", rd_kafka_err2str(err));
+	for (i = 0; k->j->txn && i < cl->cnt; i++) {
+		/* what this instance committed since it got the partition
+		 * is known here, even before the group coordinator says */
+		int64_t o = kp_txn_committed(k->j->txn, cl->elems[i].topic,
+		    cl->elems[i].partition);
+
+		if (o >= 0) {
+			cl->elems[i].offset = o;
+			cl->elems[i].err = 0;
+		}
+	}
 	for (i = 0; i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &parts->elems[i];
 
@@ -1393,6 +1474,139 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	rd_kafka_assign(rk, parts);
 }
 
+static void
+close_tasks(struct kafka *k)
+{
+	int i;
+
+	for (i = 0; i < k->ntasks; i++)
+		if (k->tasks[i].active)
+			task_close(k, &k->tasks[i]);
+	k->assigned = 0;
+}
+
+static void
+rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kafka *k = opaque;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		open_tasks(k, rk, parts);
+		return;
+	}
+	if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+		kp_err("rebalance error: %s", rd_kafka_err2str(err));
+	/* commit what was delivered before giving partitions away */
+	if (k->j->txn && !k->j->stopped) {
+		if (rd_kafka_assignment_lost(rk) && k->j->abort_why == NULL)
+			k->j->abort_why = kp_xstrdup("the assignment was lost");
+		eos_commit(k, 1, 0);
+		kp_txn_forget(k->j->txn, parts);
+	} else if (!k->j->stopped) {
+		commit_all(k, 1);
+	}
+	close_tasks(k);
+	rd_kafka_assign(rk, NULL);
+}
+
+/* After an aborted transaction: drop the stores' uncommitted writes and
+ * the queued records, and open every assigned partition again from the
+ * committed offsets (the assignment is made anew from there). */
+static void
+reopen_tasks(struct kafka *k)
+{
+	rd_kafka_topic_partition_list_t *a = NULL;
+	rd_kafka_resp_err_t err;
+	int i;
+
+	if ((err = rd_kafka_assignment(k->rk, &a)) != 0) {
+		kp_err("cannot get the assignment: %s", rd_kafka_err2str(err));
+		fail(k->j, EX_SOFTWARE);
+		return;
+	}
+	close_tasks(k);
+	for (i = 0; i < a->cnt; i++)
+		a->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+	if (a->cnt > 0) {
+		open_tasks(k, k->rk, a);
+		rd_kafka_resume_partitions(k->rk, a);
+	}
+	rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* --exactly-once: commit the transaction (or abort it when a produce
+ * failed), then the stores of what it held.  On an abort, reopen the
+ * partitions when reopen is set.  Returns 0, 1 after an abort, or -1 when
+ * the run must stop. */
+static int
+eos_commit(struct kafka *k, int sync, int reopen)
+{
+	struct job *j = k->j;
+	enum kp_txn_status st;
+	char err[512];
+	int i;
+
+	k->last_commit = kp_mono_ms();
+	if (j->stopped)
+		return -1;
+	if (k->gstore && k->gdirty) {
+		/* a global table is not part of the transaction (as Kafka
+		 * Streams' global stores): it is restored from its topic */
+		for (i = 0; i < k->gparts; i++) {
+			unsigned char key[5] = { 'g', (unsigned char)(i >> 24),
+			    (unsigned char)(i >> 16), (unsigned char)(i >> 8),
+			    (unsigned char)i }, v[8];
+
+			put_be64(v, (uint64_t)k->gnext[i]);
+			kp_store_put(k->gstore, key, sizeof(key), v, sizeof(v));
+		}
+		if (kp_store_commit(k->gstore, sync, err, sizeof(err)) < 0) {
+			kp_err("%s", err);
+			return fail(j, EX_IOERR);
+		}
+		k->gdirty = 0;
+	}
+	if (j->abort_why) {
+		st = kp_txn_abort(j->txn, err, sizeof(err));
+		if (st == KP_TXN_ABORTED)
+			snprintf(err, sizeof(err), "%s", j->abort_why);
+		free(j->abort_why);
+		j->abort_why = NULL;
+	} else {
+		st = kp_txn_commit(j->txn, err, sizeof(err));
+	}
+	if (st == KP_TXN_FATAL) {
+		kp_err("%s", err);
+		return fail(j, kp_txn_exit_code(j->txn));
+	}
+	if (st == KP_TXN_ABORTED) {
+		kp_warn("transaction aborted: %s", err);
+		if (reopen)
+			reopen_tasks(k);
+		return 1;
+	}
+	/* committed: now the stores may hold what it did */
+	for (i = 0; i < k->ntasks; i++) {
+		struct task *t = &k->tasks[i];
+
+		if (!t->active || !t->dirty)
+			continue;
+		if (t->st) {
+			meta_write(t->st, t->next);
+			if (kp_store_commit(t->st, sync, err, sizeof(err)) < 0) {
+				kp_err("%s", err);
+				return fail(j, EX_IOERR);
+			}
+			if (t->next[1] >= 0 && kp_store_checkpoint_write(t->dir,
+			    t->next[1], err, sizeof(err)) < 0)
+				kp_warn("%s", err);
+		}
+		t->dirty = 0;
+	}
+	return 0;
+}
+
 /* Run task t as far as the chooser allows. */
 static int
 task_run(struct kafka *k, struct task *t)
@@ -1401,7 +1615,7 @@ task_run(struct kafka *k, struct task *t)
 	struct kp_join_head h[2];
 	int s, ch;
 
-	while (!j->stopped && !kp_stop) {
+	while (!j->stopped && !kp_stop && j->abort_why == NULL) {
 		struct qrec *q;
 
 		for (s = 0; s < 2; s++) {
@@ -1434,6 +1648,9 @@ task_run(struct kafka *k, struct task *t)
 			stream_table(j, t->tab ? t->tab : k->gtab, &q->r);
 		t->next[ch] = q->r.offset + 1;
 		t->dirty = 1;
+		if (j->txn)
+			kp_txn_processed(j->txn, ch ? k->other : k->c->from, t->p,
+			    q->r.offset);
 		qrec_put(k, q);
 		if (t->paused[ch] && t->q[ch].n < QUEUE_LOW) {
 			rd_kafka_topic_partition_list_t *l =
@@ -1463,6 +1680,9 @@ take_message(struct kafka *k, rd_kafka_message_t *m)
 		return;
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		t->caught[s] = 1;
+		/* the end may be a transaction marker, past the last record */
+		if (k->c->exit_eof && m->offset >= t->stop[s])
+			t->done[s] = 1;
 		return;
 	}
 	if (m->err) {
@@ -1642,7 +1862,9 @@ dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct job *j = opaque;
 
 	(void)rk;
-	if (m->err && !j->dr_err)
+	/* under a transaction, a failed delivery makes the commit fail
+	 * and the transaction abort: the records are read again */
+	if (m->err && !j->dr_err && !j->txn)
 		j->dr_err = m->err;
 }
 
@@ -1668,7 +1890,8 @@ kafka_setup(struct kafka *k)
 		return fail(k->j, EX_CONFIG);
 	}
 	if (rd_kafka_conf_set(conf, "group.id", c->group, err, sizeof(err)) !=
-	    RD_KAFKA_CONF_OK) {
+	    RD_KAFKA_CONF_OK || (k->j->txn && kp_txn_consumer_conf(conf, err,
+	    sizeof(err)) < 0)) {
 		kp_err("%s", err);
 		rd_kafka_conf_destroy(conf);
 		return fail(k->j, EX_CONFIG);
@@ -1700,6 +1923,14 @@ kafka_setup(struct kafka *k)
 		return fail(k->j, EX_CONFIG);
 	}
 	rd_kafka_topic_partition_list_destroy(t);
+	if (k->j->txn) {
+		if (kp_txn_start(k->j->txn, k->j->prod, k->rk, err,
+		    sizeof(err)) < 0) {
+			kp_err("%s", err);
+			return fail(k->j, kp_txn_exit_code(k->j->txn));
+		}
+		kp_info("transactional id '%s'", kp_txn_id(k->j->txn));
+	}
 	return 0;
 }
 
@@ -1719,6 +1950,12 @@ new_producer(struct job *j)
 		kp_err("%s", err);
 		return fail(j, EX_CONFIG);
 	}
+	if (j->txn && kp_txn_producer_conf(j->txn, conf, err,
+	    sizeof(err)) < 0) {
+		kp_err("%s", err);
+		rd_kafka_conf_destroy(conf);
+		return fail(j, EX_CONFIG);
+	}
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
 	rd_kafka_conf_set_opaque(conf, j);
 	if ((j->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
@@ -1728,6 +1965,16 @@ new_producer(struct job *j)
 		return fail(j, EX_CONFIG);
 	}
 	return 0;
+}
+
+/* How often to commit: --commit-interval, or 100 ms under exactly once
+ * (Kafka Streams' default there), 1 s otherwise. */
+static int64_t
+commit_ms(const struct conf *c)
+{
+	if (c->commit_ms)
+		return c->commit_ms;
+	return c->eos ? KP_TXN_INTERVAL_MS : COMMIT_MS;
 }
 
 static int
@@ -1763,8 +2010,13 @@ run_kafka(struct job *j)
 			rd_kafka_message_t *m;
 			int n = 0, waiting = 0;
 
-			if (c->exit_eof && all_done(&k))
-				break;
+			if (c->exit_eof && all_done(&k)) {
+				/* the last transaction must commit; an abort
+				 * reads its records again */
+				if (!j->txn || commit_all(&k, 1) != 1)
+					break;
+				continue;
+			}
 			if (k.grk && global_poll(&k, 0, NULL) < 0)
 				break;
 			for (i = 0; i < k.ntasks; i++)
@@ -1783,7 +2035,8 @@ run_kafka(struct job *j)
 			if (n == 1 && j->w && kp_writer_pending(j->w) &&
 			    flush_out(j) < 0)
 				break;
-			if (kp_mono_ms() - k.last_commit >= COMMIT_MS)
+			if (j->abort_why || kp_mono_ms() - k.last_commit >=
+			    commit_ms(c))
 				commit_all(&k, 0);
 			maybe_stats(j);
 		}
@@ -1828,8 +2081,12 @@ run(struct conf *c)
 {
 	struct kp_writer_opts wo = { .fmt = c->out };
 	struct job j = { .c = c };
+	struct kp_txn_opts to = {
+		.group = c->group, .program = "kjoin", .interval_ms = c->commit_ms,
+		.max_aborts = KP_TXN_MAX_ABORTS,
+	};
 	char err[512];
-	int rc;
+	int rc, wedged;
 
 	kp_record_init(&j.orec);
 	if (c->dlq_path && (j.dlq = kp_dlq_open_file(c->dlq_path, "kjoin", err,
@@ -1837,16 +2094,28 @@ run(struct conf *c)
 		kp_err("%s", err);
 		return EX_CANTCREAT;
 	}
+	if (c->eos && (j.txn = kp_txn_new(&to, err, sizeof(err))) == NULL) {
+		kp_err("%s", err);
+		kp_dlq_close(j.dlq);
+		return EX_CONFIG;
+	}
 	if (c->to) {
 		j.vf = c->out == KP_FMT_MSGPACK ? KP_VF_MSGPACK : KP_VF_JSON;
-		if (new_producer(&j) < 0)
+		if (new_producer(&j) < 0) {
+			kp_txn_free(j.txn);
+			kp_dlq_close(j.dlq);
 			return j.exit_code;
+		}
 	} else {
 		j.w = kp_writer_new(1, &wo);
 	}
 	rc = c->from ? run_kafka(&j) : run_pipe(&j);
 	final_report(&j);
-	if (j.prod) {
+	free(j.abort_why);
+	/* a producer whose call never came back is left to the exit */
+	wedged = kp_txn_wedged(j.txn);
+	kp_txn_free(j.txn);
+	if (j.prod && !wedged) {
 		rd_kafka_flush(j.prod, 10000);
 		rd_kafka_destroy(j.prod);
 	}
@@ -1930,6 +2199,21 @@ check_args(struct conf *c)
 		kp_err("--join file:PATH needs the stream on standard input");
 		return EX_USAGE;
 	}
+	if (!c->from && (c->eos || c->commit_ms)) {
+		kp_err("--exactly-once and --commit-interval need --from (the "
+		    "stream from a topic, in a consumer group)");
+		return EX_USAGE;
+	}
+	if (c->eos && !c->to) {
+		kp_err("--exactly-once needs --to: standard output is not part "
+		    "of a transaction");
+		return EX_USAGE;
+	}
+	if (c->eos && c->join) {
+		kp_err("--exactly-once goes with --table: the windows of --join "
+		    "have no changelog to be restored from after an abort");
+		return EX_USAGE;
+	}
 	if (c->from && !c->state_dir)
 		c->state_dir = "kpipe-state";
 	return 0;
@@ -1940,7 +2224,8 @@ parse_args(int argc, char **argv, struct conf *c)
 {
 	enum { OPT_TABLE = 256, OPT_TABLE_KEY, OPT_JOIN, OPT_WITHIN, OPT_GRACE,
 	    OPT_LEFT, OPT_OUTER, OPT_PREFIX, OPT_GLOBAL, OPT_FROM, OPT_TO,
-	    OPT_STATE_DIR, OPT_MAX_IDLE, OPT_DLQ, OPT_STATS };
+	    OPT_STATE_DIR, OPT_MAX_IDLE, OPT_DLQ, OPT_STATS,
+	    OPT_COMMIT_INTERVAL, OPT_EXACTLY_ONCE };
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, 'b' },
 		{ "debug", required_argument, NULL, 'd' },
@@ -1954,7 +2239,10 @@ parse_args(int argc, char **argv, struct conf *c)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "commit-interval", required_argument, NULL,
+		    OPT_COMMIT_INTERVAL },
 		{ "dlq", required_argument, NULL, OPT_DLQ },
+		{ "exactly-once", no_argument, NULL, OPT_EXACTLY_ONCE },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "global", no_argument, NULL, OPT_GLOBAL },
 		{ "grace", required_argument, NULL, OPT_GRACE },
@@ -2040,8 +2328,22 @@ parse_args(int argc, char **argv, struct conf *c)
 				return EX_USAGE;
 			}
 			break;
+		case OPT_COMMIT_INTERVAL:
+			if (parse_duration("--commit-interval", optarg,
+			    &c->commit_ms) < 0)
+				return EX_USAGE;
+			if (c->commit_ms <= 0 || c->commit_ms > INT32_MAX) {
+				kp_err("--commit-interval '%s' is %s", optarg,
+				    c->commit_ms <= 0 ? "not positive" :
+				    "too large");
+				return EX_USAGE;
+			}
+			break;
 		case OPT_DLQ:
 			c->dlq_path = optarg;
+			break;
+		case OPT_EXACTLY_ONCE:
+			c->eos = 1;
 			break;
 		case OPT_FROM:
 			c->from = optarg;
@@ -2137,10 +2439,10 @@ main(int argc, char **argv)
 	int rc;
 
 	kp_log_init("kjoin");
-	if ((rc = parse_args(argc, argv, &c)) != 0)
-		return rc;
-	kp_signals_install();
-	rc = run(&c);
+	if ((rc = parse_args(argc, argv, &c)) == 0) {
+		kp_signals_install();
+		rc = run(&c);
+	}
 	kp_kconf_free(&c.kc);
 	free_paths(c.keys, c.nkeys);
 	free_paths(c.tkeys, c.ntkeys);

@@ -15,6 +15,11 @@
  * is stored for commit only once the record at it, and every record before
  * it on its input partition, has been delivered.
  *
+ * With --exactly-once (and --from), records are produced in Kafka
+ * transactions with the input offsets committed in them (txn.h), every
+ * --commit-interval; an aborted transaction rewinds the consumer and the
+ * records are read again.
+ *
  * --dry-run prints the partition each record's key would get; --check
  * reads a topic and reports the records that are not on the partition the
  * partitioner picks.
@@ -35,13 +40,15 @@
 #include "log.h"
 #include "partition.h"
 #include "path.h"
+#include "txn.h"
 #include "util.h"
+#include "window.h"
 
 #define USAGE \
 "usage: krepart [-eqv] [-b brokers] [-d contexts] [-F file] [-I format]\n" \
 "               [-k path] [-n partitions] [-X prop=value] [--dlq file]\n" \
 "               [--partitioner name] [--seed n] [--from topic -G group]\n" \
-"               --to topic [file ...]\n" \
+"               [--commit-interval ms] [--exactly-once] --to topic [file ...]\n" \
 "       krepart --dry-run -n partitions [-qv] [-I format] [-k path]\n" \
 "               [--dlq file] [--partitioner name] [file ...]\n" \
 "       krepart --check topic [-eqv] [-b brokers] [-d contexts] [-F file]\n" \
@@ -69,6 +76,8 @@ struct conf {
 	const char		*dlq_path;
 	char			**files;
 	int			 nfiles;
+	int			 eos;		/* --exactly-once */
+	int64_t			 commit_ms;	/* --commit-interval; 0: default */
 };
 
 /* An input offset waiting for its record's delivery report. */
@@ -108,6 +117,8 @@ struct run {
 	int			 ever_assigned;
 	int			 dirty;		/* some inpart has a new store */
 	int64_t			 last_store;
+	/* --exactly-once */
+	struct kp_txn		*txn;
 	/* counts */
 	unsigned long long	 nread, nsent, ndelivered, nfailed, nnull;
 	rd_kafka_resp_err_t	 first_err;
@@ -688,6 +699,16 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct inflight *f = m->_private;
 
 	(void)rk;
+	if (m->err && r->txn) {
+		/* the transaction cannot commit now: it aborts, and the
+		 * records are read and sent again */
+		if (m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+		    m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+			kp_info("cannot deliver to topic '%s' partition %d: %s",
+			    rd_kafka_topic_name(m->rkt), (int)m->partition,
+			    rd_kafka_err2str(m->err));
+		return;
+	}
 	if (m->err) {
 		if (r->nfailed++ == 0) {
 			r->first_err = m->err;
@@ -769,6 +790,79 @@ file_emit(struct run *r, struct kp_record *rec)
 	return send_rec(r, rec, NULL);
 }
 
+/* ---- --exactly-once ---- */
+
+/* An aborted transaction rewound partition/topic: it is not at its end
+ * any more. */
+static void
+eos_rewound(void *opaque, const char *topic, int32_t partition, int64_t offset)
+{
+	struct run *r = opaque;
+	struct inpart *ip = inpart_get(r, topic, partition);
+
+	kp_info("topic '%s' partition %d: reading again from offset %lld",
+	    topic, (int)partition, (long long)offset);
+	if (ip->assigned && ip->at_end) {
+		ip->at_end = 0;
+		r->live++;
+	}
+}
+
+/* What a commit or an abort came to.  Returns st. */
+static enum kp_txn_status
+eos_status(struct run *r, enum kp_txn_status st, const char *err)
+{
+	if (st == KP_TXN_ABORTED)
+		kp_warn("transaction aborted: %s", err);
+	else if (st == KP_TXN_FATAL && !r->exit_code) {
+		kp_err("%s", err);
+		r->exit_code = kp_txn_exit_code(r->txn);
+	}
+	return st;
+}
+
+static enum kp_txn_status
+eos_commit(struct run *r)
+{
+	char err[512];
+
+	return eos_status(r, kp_txn_commit(r->txn, err, sizeof(err)), err);
+}
+
+static enum kp_txn_status
+eos_abort(struct run *r, const char *why)
+{
+	char err[512];
+	enum kp_txn_status st = kp_txn_abort(r->txn, err, sizeof(err));
+
+	return eos_status(r, st, st == KP_TXN_ABORTED ? why : err);
+}
+
+/* Produce rec in the open transaction; on an error the transaction
+ * aborts (the record is read again). */
+static void
+eos_send(struct run *r, struct kp_record *rec, rd_kafka_message_t *m)
+{
+	rd_kafka_resp_err_t err;
+	int32_t p = partition_of(r, rec);
+	char why[512];
+
+	err = kp_record_produce(r->pk, r->c->to, p, rec, KP_VF_JSON, NULL);
+	if (err) {
+		if (kp_stop)
+			return;
+		snprintf(why, sizeof(why), "cannot produce to topic '%s' "
+		    "partition %d: %s", r->c->to, (int)p, rd_kafka_err2str(err));
+		eos_abort(r, why);
+		return;
+	}
+	r->nsent++;
+	kp_txn_produced(r->txn, 1);
+	kp_txn_processed(r->txn, rd_kafka_topic_name(m->rkt), m->partition,
+	    m->offset);
+	rd_kafka_poll(r->pk, 0);
+}
+
 /* ---- --from: the consumer group ---- */
 
 static void
@@ -794,9 +888,17 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
 		/* deliver and commit what was read before giving it away */
-		flush_producer(r);
-		store_delivered(r);
-		rd_kafka_commit(rk, NULL, 0);
+		if (r->txn) {
+			if (rd_kafka_assignment_lost(rk))
+				eos_abort(r, "the assignment was lost");
+			else
+				eos_commit(r);
+			kp_txn_forget(r->txn, parts);
+		} else {
+			flush_producer(r);
+			store_delivered(r);
+			rd_kafka_commit(rk, NULL, 0);
+		}
 		for (i = 0; i < parts->cnt; i++) {
 			ip = inpart_get(r, parts->elems[i].topic,
 			    parts->elems[i].partition);
@@ -823,11 +925,15 @@ consume_one(struct run *r, rd_kafka_message_t *m, enum kp_format fmt)
 	char err[512];
 
 	r->nread++;
-	f = inflight_add(r, ip, m->offset + 1);
+	f = r->txn ? NULL : inflight_add(r, ip, m->offset + 1);
 	if (kp_record_from_message(&r->rec, m, fmt, r->jp, err,
 	    sizeof(err)) < 0) {
 		if (bad_record(r, &r->rec, m->payload, m->len, err) < 0)
 			return;
+		if (r->txn) {
+			kp_txn_processed(r->txn, topic, m->partition, m->offset);
+			return;
+		}
 		f->state = 1;	/* dealt with: its offset may be committed */
 		inpart_advance(r, ip);
 		return;
@@ -838,7 +944,10 @@ consume_one(struct run *r, rd_kafka_message_t *m, enum kp_format fmt)
 	/* the value leaves as it came, byte for byte */
 	if (r->rec.vtype == KP_VALUE_MSGPACK)
 		kp_record_set_value(&r->rec, KP_VALUE_BYTES, m->payload, m->len);
-	send_rec(r, &r->rec, f);
+	if (r->txn)
+		eos_send(r, &r->rec, m);
+	else
+		send_rec(r, &r->rec, f);
 }
 
 static int
@@ -864,9 +973,17 @@ consume(struct run *r)
 		return EX_CONFIG;
 	}
 	while (!kp_stop && !r->exit_code && !r->nfailed) {
-		if (c->exit_eof && r->ever_assigned && r->live == 0)
-			break;
-		m = rd_kafka_consumer_poll(r->rk, 100);
+		if (c->exit_eof && r->ever_assigned && r->live == 0) {
+			/* with transactions, the last one must commit (an
+			 * abort reads its records again) */
+			if (r->txn == NULL || eos_commit(r) != KP_TXN_ABORTED)
+				break;
+			continue;
+		}
+		if (r->txn && kp_txn_due(r->txn))
+			eos_commit(r);
+		m = rd_kafka_consumer_poll(r->rk, r->txn &&
+		    kp_txn_pending(r->txn) ? 10 : 100);
 		rd_kafka_poll(r->pk, 0);
 		if (m == NULL) {
 			store_delivered(r);
@@ -919,13 +1036,24 @@ run_to(struct run *r)
 		NULL
 	};
 	struct conf *c = r->c;
+	struct kp_txn_opts to = {
+		.group = c->group, .program = "krepart",
+		.interval_ms = c->commit_ms, .max_aborts = KP_TXN_MAX_ABORTS,
+		.rewound = eos_rewound, .opaque = r,
+	};
 	rd_kafka_conf_t *conf;
-	char err[512];
-	int rc = 0;
+	char err[512], ms[32];
+	int rc = 0, wedged;
 
 	if ((conf = kp_kconf_build(&c->kc, pdefaults, err,
 	    sizeof(err))) == NULL) {
 		kp_err("%s", err);
+		return EX_CONFIG;
+	}
+	if (c->eos && ((r->txn = kp_txn_new(&to, err, sizeof(err))) == NULL ||
+	    kp_txn_producer_conf(r->txn, conf, err, sizeof(err)) < 0)) {
+		kp_err("%s", err);
+		rd_kafka_conf_destroy(conf);
 		return EX_CONFIG;
 	}
 	rd_kafka_conf_set_opaque(conf, r);
@@ -945,8 +1073,13 @@ run_to(struct run *r)
 			rc = EX_CONFIG;
 			goto out;
 		}
+		snprintf(ms, sizeof(ms), "%lld", (long long)c->commit_ms);
 		if (rd_kafka_conf_set(conf, "group.id", c->group, err,
-		    sizeof(err)) != RD_KAFKA_CONF_OK) {
+		    sizeof(err)) != RD_KAFKA_CONF_OK ||
+		    (r->txn && kp_txn_consumer_conf(conf, err,
+		    sizeof(err)) < 0) || (!r->txn && c->commit_ms &&
+		    rd_kafka_conf_set(conf, "auto.commit.interval.ms", ms, err,
+		    sizeof(err)) != RD_KAFKA_CONF_OK)) {
 			kp_err("%s", err);
 			rd_kafka_conf_destroy(conf);
 			rc = EX_CONFIG;
@@ -962,12 +1095,25 @@ run_to(struct run *r)
 			goto out;
 		}
 		rd_kafka_poll_set_consumer(r->rk);
-		if ((rc = input_topics(r->rk, c->from)) == 0)
+		if ((rc = input_topics(r->rk, c->from)) == 0 && r->txn &&
+		    kp_txn_start(r->txn, r->pk, r->rk, err, sizeof(err)) < 0) {
+			kp_err("%s", err);
+			rc = kp_txn_exit_code(r->txn);
+		} else if (rc == 0) {
+			if (r->txn)
+				kp_info("transactional id '%s'",
+				    kp_txn_id(r->txn));
 			rc = consume(r);
+		}
 		/* orderly stop: deliver, store, commit, leave the group */
-		flush_producer(r);
-		store_delivered(r);
-		rd_kafka_commit(r->rk, NULL, 0);
+		if (r->txn) {
+			if (!r->exit_code && !rc)
+				eos_commit(r);
+		} else {
+			flush_producer(r);
+			store_delivered(r);
+			rd_kafka_commit(r->rk, NULL, 0);
+		}
 		rd_kafka_consumer_close(r->rk);
 		rd_kafka_destroy(r->rk);
 		r->rk = NULL;
@@ -987,8 +1133,22 @@ run_to(struct run *r)
 	    "%s), %llu with a null key", r->nread, r->ndelivered, c->to,
 	    (int)r->cnt, r->cnt == 1 ? "" : "s", kp_partitioner_name(c->part),
 	    r->nnull);
+	if (r->txn) {
+		struct kp_txn_stats st;
+
+		kp_txn_get_stats(r->txn, &st);
+		kp_info("transactions: %lu committed (%lu records in, %lu out), "
+		    "%lu aborted (%lu records in, %lu out, read again)",
+		    st.commits, st.in_committed, st.out_committed, st.aborts,
+		    st.in_aborted, st.out_aborted);
+	}
 out:
-	rd_kafka_destroy(r->pk);
+	/* a producer whose call never came back is left to the exit */
+	wedged = kp_txn_wedged(r->txn);
+	kp_txn_free(r->txn);
+	r->txn = NULL;
+	if (!wedged)
+		rd_kafka_destroy(r->pk);
 	return rc ? rc : r->exit_code;
 }
 
@@ -1199,8 +1359,8 @@ static int
 parse_args(int argc, char **argv, struct conf *c)
 {
 	enum {
-		OPT_CHECK = 256, OPT_DLQ, OPT_DRY_RUN, OPT_PARTITIONER,
-		OPT_SEED, OPT_TO
+		OPT_CHECK = 256, OPT_COMMIT_INTERVAL, OPT_DLQ, OPT_DRY_RUN,
+		OPT_EXACTLY_ONCE, OPT_PARTITIONER, OPT_SEED, OPT_TO
 	};
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, 'b' },
@@ -1218,8 +1378,11 @@ parse_args(int argc, char **argv, struct conf *c)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "commit-interval", required_argument, NULL,
+		    OPT_COMMIT_INTERVAL },
 		{ "dlq", required_argument, NULL, OPT_DLQ },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "exactly-once", no_argument, NULL, OPT_EXACTLY_ONCE },
 		{ "partitioner", required_argument, NULL, OPT_PARTITIONER },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "to", required_argument, NULL, OPT_TO },
@@ -1304,11 +1467,27 @@ parse_args(int argc, char **argv, struct conf *c)
 		case OPT_CHECK:
 			c->check = optarg;
 			break;
+		case OPT_COMMIT_INTERVAL:
+			if (kp_duration_parse(optarg, &c->commit_ms, err,
+			    sizeof(err)) < 0) {
+				kp_err("--commit-interval: %s", err);
+				return EX_USAGE;
+			}
+			if (c->commit_ms <= 0 || c->commit_ms > INT32_MAX) {
+				kp_err("--commit-interval '%s' is %s", optarg,
+				    c->commit_ms <= 0 ? "not positive" :
+				    "too large");
+				return EX_USAGE;
+			}
+			break;
 		case OPT_DLQ:
 			c->dlq_path = optarg;
 			break;
 		case OPT_DRY_RUN:
 			c->dry_run = 1;
+			break;
+		case OPT_EXACTLY_ONCE:
+			c->eos = 1;
 			break;
 		case OPT_PARTITIONER:
 			if (kp_partitioner_parse(optarg, &c->part) < 0) {
@@ -1342,6 +1521,11 @@ parse_args(int argc, char **argv, struct conf *c)
 		kp_err(modes ? "give only one of --to, --dry-run and --check" :
 		    "give --to TOPIC, --dry-run or --check TOPIC");
 		usage(EX_USAGE);
+	}
+	if ((c->eos || c->commit_ms) && !c->to) {
+		kp_err("--exactly-once and --commit-interval go with --from "
+		    "and --to");
+		return EX_USAGE;
 	}
 	if (c->dry_run) {
 		if (c->partitions == 0) {
@@ -1379,6 +1563,11 @@ parse_args(int argc, char **argv, struct conf *c)
 	}
 	if (c->exit_eof && !c->from) {
 		kp_err("-e needs --from TOPIC");
+		return EX_USAGE;
+	}
+	if ((c->eos || c->commit_ms) && !c->from) {
+		kp_err("--exactly-once and --commit-interval need --from TOPIC: "
+		    "a transaction commits the input offsets with the output");
 		return EX_USAGE;
 	}
 	if (c->from && names_topic(c->from, c->to)) {
