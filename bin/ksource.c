@@ -35,7 +35,7 @@
 "               [--time-unit unit] [--time-format fmt] [--dlq topic|file]\n" \
 "       ksource [-qv] [-I format] [-O format] [-k path] [--time path]\n" \
 "               [--time-unit unit] [--time-format fmt] [-c count]\n" \
-"               [--dlq file] [file ...]\n"
+"               [-b brokers] [--dlq topic|file] [file ...]\n"
 
 struct conf {
 	struct kp_kconf		 kc;
@@ -60,8 +60,6 @@ struct run {
 	rd_kafka_t		*rk;
 	struct kp_writer	*w;
 	struct kp_dlq		*dlq;
-	rd_kafka_t		*dlq_rk;	/* --dlq TOPIC: its producer */
-	struct kp_rq		*dlq_rq;
 	struct kp_json_parser	*jp;
 	struct kp_record	 rec;
 	long long		 written;
@@ -102,21 +100,11 @@ bad_record(struct run *r, struct kp_record *rec, const void *raw, size_t n,
 
 	kp_record_where(rec, where, sizeof(where));
 	if (r->dlq) {
+		/* to a topic, this returns once the letter is acknowledged:
+		 * the record's offset may then be committed */
 		if (kp_dlq_write(r->dlq, rec, raw, n, why) < 0) {
-			kp_err("cannot write dead letter: %s", strerror(errno));
-			r->exit_code = EX_IOERR;
-			return -1;
-		}
-		/* to a topic: the record's offset may be committed only once
-		 * its dead letter is acknowledged; bad records are rare, so
-		 * wait for it here (retrying as kdlq does) */
-		if (r->dlq_rq && kp_rq_flush(r->dlq_rq) < 0) {
-			const char *t = NULL;
-			rd_kafka_resp_err_t e = kp_rq_error(r->dlq_rq, &t);
-
-			kp_err("%s: dead letter not delivered to '%s': %s", where,
-			    t ? t : "?", rd_kafka_err2str(e));
-			r->exit_code = EX_TEMPFAIL;
+			kp_err("%s: %s", where, kp_dlq_strerror(r->dlq));
+			r->exit_code = kp_dlq_exit_code(r->dlq);
 			return -1;
 		}
 		kp_info("%s: %s (sent to the dead-letter file)", where, why);
@@ -155,19 +143,10 @@ run_files(struct conf *c)
 
 	kp_record_init(&r.rec);
 	r.w = kp_writer_new(1, &wo);
-	if (c->dlq_path) {
-		const char *name;
-
-		if (kp_dlq_target(c->dlq_path, 0, &name) != KP_DLQ_FILE) {
-			kp_err("--dlq: a dead-letter topic goes with -t; "
-			    "reading files, give a file");
-			return EX_USAGE;
-		}
-		if ((r.dlq = kp_dlq_open_file(name, "ksource", err,
-		    sizeof(err))) == NULL) {
-			kp_err("%s", err);
-			return EX_CANTCREAT;
-		}
+	if (c->dlq_path && (r.dlq = kp_dlq_open(c->dlq_path, &c->kc, NULL,
+	    "ksource", err, sizeof(err), &i)) == NULL) {
+		kp_err("%s", err);
+		return i;
 	}
 	for (i = 0; i < nf && !r.exit_code && !kp_stop; i++) {
 		const char *name = c->nfiles ? c->files[i] : "-";
@@ -527,47 +506,6 @@ consume(struct run *r)
 	return 0;
 }
 
-/* --dlq TARGET in Kafka mode: a file, or a topic written by a producer of
- * its own through common/retry.h's ordered queue (kdlq's, with the same
- * kpipe.error.* headers).  Returns 0 or an exit status. */
-static int
-open_dlq(struct run *r)
-{
-	static const char *const defaults[] = {
-		"enable.idempotence", "true",
-		"partitioner", "murmur2_random",
-		NULL
-	};
-	struct kp_rq_opts ro = { .retry_max = -1, .backoff_ms = 100,
-	    .backoff_max_ms = 10000 };
-	rd_kafka_conf_t *conf;
-	const char *name;
-	char err[512];
-
-	if (kp_dlq_target(r->c->dlq_path, 1, &name) == KP_DLQ_FILE) {
-		if ((r->dlq = kp_dlq_open_file(name, "ksource", err,
-		    sizeof(err))) == NULL) {
-			kp_err("%s", err);
-			return EX_CANTCREAT;
-		}
-		return 0;
-	}
-	if ((conf = kp_kconf_build(&r->c->kc, defaults, err,
-	    sizeof(err))) == NULL) {
-		kp_err("%s", err);
-		return EX_CONFIG;
-	}
-	kp_rq_conf(conf);
-	if ((r->dlq_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
-	    sizeof(err))) == NULL) {
-		kp_err("cannot create the dead-letter producer: %s", err);
-		return EX_CONFIG;
-	}
-	r->dlq_rq = kp_rq_new(r->dlq_rk, &ro);
-	r->dlq = kp_dlq_open_topic(r->dlq_rq, name, "ksource");
-	return 0;
-}
-
 static int
 run_kafka(struct conf *c)
 {
@@ -627,8 +565,9 @@ run_kafka(struct conf *c)
 	r.w = kp_writer_new(1, &wo);
 	r.pending = rd_kafka_topic_partition_list_new(16);
 	rc = 0;
-	if (c->dlq_path && (rc = open_dlq(&r)) != 0) {
-		;
+	if (c->dlq_path && (r.dlq = kp_dlq_open(c->dlq_path, &c->kc, NULL,
+	    "ksource", err, sizeof(err), &rc)) == NULL) {
+		kp_err("%s", err);
 	} else if (c->group) {
 		rd_kafka_topic_partition_list_t *t;
 		char *topics = kp_xstrdup(c->topic), *tok, *save = NULL;
@@ -660,11 +599,6 @@ run_kafka(struct conf *c)
 	}
 	if (kp_dlq_close(r.dlq) < 0 && !r.exit_code)
 		r.exit_code = EX_IOERR;
-	if (r.dlq_rq) {
-		kp_rq_flush(r.dlq_rq);
-		kp_rq_free(r.dlq_rq);
-		rd_kafka_destroy(r.dlq_rk);
-	}
 	rd_kafka_destroy(r.rk);
 	rd_kafka_topic_partition_list_destroy(r.pending);
 	if (r.stop)

@@ -1,6 +1,7 @@
 /* dlq.c - dead letters to a file, one JSON line each, or to a Kafka
  * topic with kpipe.error.* headers; and reading them back. */
 #include <errno.h>
+#include <sysexits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,11 @@
 struct kp_dlq {
 	FILE		*f;		/* file target, or NULL */
 	struct kp_rq	*q;		/* topic target */
+	rd_kafka_t	*own_rk;	/* kp_dlq_open(): our producer ... */
+	struct kp_rq	*own_q;		/* ... and queue (q == own_q) */
+	rd_kafka_t	*txn_rk;	/* kp_dlq_open() in a transaction */
+	int		 exit_code;	/* of the last failure */
+	char		 errstr[512];
 	char		*topic;
 	char		*stage;
 	unsigned long	 count;
@@ -59,7 +65,7 @@ kp_dlq_write(struct kp_dlq *d, const struct kp_record *r, const void *raw,
 	struct kp_buf *b = &d->line;
 	size_t i;
 
-	if (d->q)
+	if (d->q || d->txn_rk)
 		return write_topic(d, r, raw, rawlen, reason);
 	kp_buf_reset(b);
 	kp_buf_adds(b, "{\"reason\":");
@@ -111,8 +117,15 @@ kp_dlq_write(struct kp_dlq *d, const struct kp_record *r, const void *raw,
 	else
 		bytes_field(b, "value", raw, rawlen);
 	kp_buf_adds(b, "}\n");
-	if (fwrite(b->data, 1, b->len, d->f) != b->len || fflush(d->f) != 0)
+	if (fwrite(b->data, 1, b->len, d->f) != b->len || fflush(d->f) != 0) {
+		int e = errno;
+
+		snprintf(d->errstr, sizeof(d->errstr), "cannot write dead "
+		    "letter: %s", strerror(e));
+		d->exit_code = EX_IOERR;
+		errno = e;
 		return -1;
+	}
 	d->count++;
 	return 0;
 }
@@ -130,6 +143,13 @@ kp_dlq_close(struct kp_dlq *d)
 
 	if (d == NULL)
 		return 0;
+	if (d->own_q) {
+		if (kp_rq_flush(d->own_q) < 0)
+			rc = -1;
+		kp_rq_free(d->own_q);
+		rd_kafka_flush(d->own_rk, 10000);
+		rd_kafka_destroy(d->own_rk);
+	}
 	if (d->f && fflush(d->f) != 0)
 		rc = -1;
 	if (d->f && d->f != stderr && fclose(d->f) != 0)
@@ -186,7 +206,76 @@ kp_dlq_open_topic(struct kp_rq *q, const char *topic, const char *stage)
 int
 kp_dlq_is_topic(const struct kp_dlq *d)
 {
-	return d && d->q;
+	return d && (d->q || d->txn_rk);
+}
+
+struct kp_dlq *
+kp_dlq_open(const char *target, const struct kp_kconf *kc, rd_kafka_t *txn_rk,
+    const char *stage, char *errstr, size_t n, int *exit_code)
+{
+	static const char *const defaults[] = {
+		"enable.idempotence", "true",
+		"partitioner", "murmur2_random",
+		NULL
+	};
+	struct kp_rq_opts ro = { .retry_max = -1, .backoff_ms = 100,
+	    .backoff_max_ms = 10000 };
+	rd_kafka_conf_t *conf;
+	struct kp_dlq *d;
+	const char *name;
+	rd_kafka_t *rk;
+
+	if (kp_dlq_target(target, kc && kp_kconf_has_brokers(kc), &name) ==
+	    KP_DLQ_FILE) {
+		if ((d = kp_dlq_open_file(name, stage, errstr, n)) == NULL)
+			*exit_code = EX_CANTCREAT;
+		return d;
+	}
+	if (kc == NULL || !kp_kconf_has_brokers(kc)) {
+		snprintf(errstr, n, "--dlq topic:%s needs brokers (-b)", name);
+		*exit_code = EX_USAGE;
+		return NULL;
+	}
+	if (txn_rk) {
+		d = kp_xcalloc(1, sizeof(*d));
+		d->txn_rk = txn_rk;
+		d->topic = kp_xstrdup(name);
+		d->stage = kp_xstrdup(stage);
+		kp_record_init(&d->letter);
+		return d;
+	}
+	if ((conf = kp_kconf_build(kc, defaults, errstr, n)) == NULL) {
+		*exit_code = EX_CONFIG;
+		return NULL;
+	}
+	kp_rq_conf(conf);
+	if ((rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, n)) == NULL) {
+		rd_kafka_conf_destroy(conf);
+		*exit_code = EX_CONFIG;
+		return NULL;
+	}
+	d = kp_dlq_open_topic(kp_rq_new(rk, &ro), name, stage);
+	d->own_rk = rk;
+	d->own_q = d->q;
+	return d;
+}
+
+int
+kp_dlq_is_letter(const struct kp_dlq *d, const void *opaque)
+{
+	return d != NULL && opaque == (const void *)d;
+}
+
+const char *
+kp_dlq_strerror(const struct kp_dlq *d)
+{
+	return d && d->errstr[0] ? d->errstr : "no error";
+}
+
+int
+kp_dlq_exit_code(const struct kp_dlq *d)
+{
+	return d ? d->exit_code : 0;
 }
 
 static void
@@ -253,7 +342,35 @@ write_topic(struct kp_dlq *d, const struct kp_record *r, const void *raw,
 	l->src = r->src;
 	l->line = r->line;
 	kp_dlq_error_headers(l, r, d->stage, reason);
+	if (d->txn_rk) {
+		rd_kafka_resp_err_t e = kp_record_produce(d->txn_rk, d->topic,
+		    RD_KAFKA_PARTITION_UA, l, KP_VF_RAW, d);
+
+		if (e) {
+			snprintf(d->errstr, sizeof(d->errstr), "dead letter not "
+			    "sent to '%s': %s", d->topic, rd_kafka_err2str(e));
+			d->exit_code = kp_kafka_exit_code(e);
+			errno = EIO;
+			return -1;
+		}
+		d->count++;
+		return 0;
+	}
 	kp_rq_produce(d->q, d->topic, l, KP_VF_RAW, KP_DLQ_TAG);
+	/* our own producer: the source record's offset may be committed
+	 * only once its dead letter is acknowledged, and bad records are
+	 * rare, so wait for it here */
+	if (d->own_q && kp_rq_flush(d->own_q) < 0) {
+		const char *t = NULL;
+		rd_kafka_resp_err_t e = kp_rq_error(d->own_q, &t);
+
+		snprintf(d->errstr, sizeof(d->errstr), "dead letter not "
+		    "delivered to '%s': %s", t ? t : d->topic,
+		    rd_kafka_err2str(e));
+		d->exit_code = EX_TEMPFAIL;
+		errno = EIO;
+		return -1;
+	}
 	d->count++;
 	return 0;
 }

@@ -45,18 +45,54 @@ struct kp_dlq;
 struct kp_dlq *kp_dlq_open_file(const char *path, const char *stage,
 	    char *errstr, size_t errstr_size);
 
+/* Open the --dlq TARGET of stage ("kagg"): what kp_dlq_target() makes of
+ * it with kc's brokers (kc may be NULL in pipe mode: then only files).
+ *   A file: as kp_dlq_open_file().
+ *   A topic, txn_rk NULL: written by a producer of the dead-letter
+ *   target's own, configured from kc (so -X and -F apply), idempotent,
+ *   partitioner murmur2_random (a letter keeps its key's partition
+ *   number), through an ordered queue (retry.h) that retries blocking
+ *   errors with backoff 100 ms doubling to 10 s, for ever until kp_stop.
+ *   kp_dlq_write() returns only once the letter is acknowledged, so the
+ *   caller may commit the source record's offset after it: dead letters
+ *   are rare, and the wait keeps "commit only what was fully processed"
+ *   true without tracking them.
+ *   A topic, txn_rk a transactional producer (--exactly-once): letters
+ *   are produced on it, in its open transaction, and become visible with
+ *   the outputs and offsets of that transaction, or not at all.  Their
+ *   delivery reports reach txn_rk's callback with the dlq as opaque:
+ *   kp_dlq_is_letter() tells them apart.
+ * Returns the target, or NULL with errstr and *exit_code (73 for a file
+ * that cannot be created, 64 for a topic without brokers, 78 for a bad
+ * property).  kp_dlq_close() flushes and frees what it opened. */
+struct kp_dlq *kp_dlq_open(const char *target, const struct kp_kconf *kc,
+	    rd_kafka_t *txn_rk, const char *stage, char *errstr,
+	    size_t errstr_size, int *exit_code);
+/* 1 when a delivery report's opaque is a letter of d (kp_dlq_open() with
+ * a transactional producer), else 0. */
+int	kp_dlq_is_letter(const struct kp_dlq *d, const void *opaque);
+/* The last failure of kp_dlq_write() as text (naming the file or topic),
+ * and the exit code it calls for: 74 (EX_IOERR) for a file, 75
+ * (EX_TEMPFAIL) for a letter that could not be delivered, or librdkafka's
+ * error mapped by kp_kafka_exit_code(). */
+const char *kp_dlq_strerror(const struct kp_dlq *d);
+int	kp_dlq_exit_code(const struct kp_dlq *d);
+
 /* Write one dead letter: r says where the record came from (and its key,
  * timestamp and headers when it was decoded); raw/rawlen are the original
  * value bytes (or the whole input line when the record never decoded).
- * Returns 0, or -1 with errno set on a write error. */
+ * Returns 0, or -1 with errno set and kp_dlq_strerror() on a write
+ * error or (a topic of kp_dlq_open()) a letter that was not delivered. */
 int	kp_dlq_write(struct kp_dlq *d, const struct kp_record *r,
 	    const void *raw, size_t rawlen, const char *reason);
 
 /* Number of dead letters written. */
 unsigned long kp_dlq_count(const struct kp_dlq *d);
 
-/* Flush and close.  Returns 0, or -1 when a write failed.  For a topic,
- * it only frees: the caller flushes its queue (kp_rq_flush()). */
+/* Flush and close.  Returns 0, or -1 when a write failed.  For a topic
+ * of kp_dlq_open_topic(), it only frees: the caller flushes its queue
+ * (kp_rq_flush()); for one of kp_dlq_open(), it flushes and destroys the
+ * producer it made (a transactional producer stays the caller's). */
 int	kp_dlq_close(struct kp_dlq *d);
 
 /* ---- Kafka topics ---- */
