@@ -1810,7 +1810,8 @@ main(int argc, char **argv)
 	kp_agg_def_free(&c.def);
 	for (i = 0; i < c.nkeys; i++) {
 		kp_path_free(&c.keys[i]);
-		free(c.key_names[i]);
+		if (c.key_names)	/* NULL after an early usage error */
+			free(c.key_names[i]);
 	}
 	free(c.keys);
 	free(c.key_names);
