@@ -17,7 +17,11 @@
  * assignment it rebuilds a partition's state from the changelog.  Each
  * changelog flush ends with the partition's 'm' entry (stream time and
  * next input offset): a restore applies whole flushes only, and rewrites
- * the keys of a flush cut short by a crash.  The rules are in kagg(1).
+ * the keys of a flush cut short by a crash.  With --exactly-once
+ * (txn.h) the results, late records, dead letters and changelog writes
+ * go in a Kafka transaction with the input offsets, the stores commit
+ * after it, and an aborted transaction rolls every partition back to its
+ * store (eos_commit()).  The rules are in kagg(1).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +42,7 @@
 #include "log.h"
 #include "path.h"
 #include "store.h"
+#include "txn.h"
 #include "util.h"
 #include "window.h"
 
@@ -45,10 +50,11 @@
 "usage: kagg [-eqv] -w window -a name=func(path) [-a ...] [-k path[,path...]]\n" \
 "            [--time path] [--time-unit unit] [--time-format fmt]\n" \
 "            [--grace duration] [--emit changes|final] [--cache-bytes n]\n" \
-"            [--late file|topic] [--dlq file] [-I format] [-O format]\n" \
+"            [--late file|topic] [--dlq file|topic] [-I format] [-O format]\n" \
 "            [--from topic -G group] [-b brokers] [-d contexts]\n" \
 "            [-X prop=value] [-F file] [--to topic] [--state-dir dir]\n" \
-"            [--commit-interval duration] [file ...]\n"
+"            [--commit-interval duration] [--exactly-once]\n" \
+"            [--stats seconds] [file ...]\n"
 
 #define META_KEY	"m"
 #define RESTORE_BATCH	(4u << 20)	/* commit a restore every 4 MiB */
@@ -68,7 +74,10 @@ struct conf {
 	int64_t			 grace;
 	int			 emit_changes;
 	long long		 cache_bytes;
-	int64_t			 commit_ms;
+	int64_t			 commit_ms;	/* 0: 100 ms under exactly once,
+						 * else 1 s */
+	int			 eos;		/* --exactly-once */
+	long long		 stats_sec;	/* --stats */
 	struct kp_agg_def	 def;
 	struct kp_time_spec	 time;
 	char			**files;
@@ -120,6 +129,11 @@ struct run {
 	unsigned long		 dr_errors;
 	int			 commits;
 	int			 exit_code;
+	struct kp_txn		*txn;		/* --exactly-once */
+	int			 abort;		/* the open transaction must abort */
+	unsigned long long	 nrestored;	/* changelog records restored */
+	int64_t			 restore_ms;	/* time spent restoring, ms */
+	int64_t			 next_stats;	/* --stats: when, mono ms */
 };
 
 static void
@@ -138,6 +152,23 @@ fail(struct run *r, int code)
 }
 
 /* ---- output ---- */
+
+/* A record could not be produced to topic: under a transaction, the
+ * transaction aborts at its commit and its records are read again;
+ * otherwise the run stops. */
+static void
+produce_failed(struct run *r, const char *topic, rd_kafka_resp_err_t err)
+{
+	if (r->txn && !kp_stop) {
+		if (!r->abort)
+			kp_warn("cannot produce to '%s': %s (the transaction "
+			    "will abort)", topic, rd_kafka_err2str(err));
+		r->abort = 1;
+		return;
+	}
+	kp_err("cannot produce to '%s': %s", topic, rd_kafka_err2str(err));
+	fail(r, kp_kafka_exit_code(err));
+}
 
 static int
 flush_writer(struct run *r, struct kp_writer *w, const char *what)
@@ -168,11 +199,10 @@ on_emit(void *arg, const void *key, size_t kn, const void *v, size_t vn,
 	if (r->c->to) {
 		err = kp_record_produce(r->prod, r->c->to, RD_KAFKA_PARTITION_UA,
 		    &r->out, r->vf, NULL);
-		if (err) {
-			kp_err("cannot produce to '%s': %s", r->c->to,
-			    rd_kafka_err2str(err));
-			fail(r, kp_kafka_exit_code(err));
-		}
+		if (err)
+			produce_failed(r, r->c->to, err);
+		else if (r->txn)
+			kp_txn_produced(r->txn, 1);
 		return;
 	}
 	if (r->exit_code || kp_writer_write(r->w, &r->out) == 0)
@@ -185,7 +215,9 @@ on_emit(void *arg, const void *key, size_t kn, const void *v, size_t vn,
 	fail(r, EX_IOERR);
 }
 
-/* Route a bad record to the dead-letter file, or stop with 65. */
+/* Route a bad record to the dead-letter target (a file, or a topic:
+ * acknowledged before this returns, or in the open transaction under
+ * --exactly-once), or stop with 65. */
 static int
 bad_record(struct run *r, struct kp_record *rec, const void *raw, size_t n,
     const char *why)
@@ -195,12 +227,20 @@ bad_record(struct run *r, struct kp_record *rec, const void *raw, size_t n,
 	kp_record_where(rec, where, sizeof(where));
 	if (r->dlq) {
 		if (kp_dlq_write(r->dlq, rec, raw, n, why) < 0) {
-			kp_err("cannot write dead letter: %s", strerror(errno));
-			fail(r, EX_IOERR);
+			if (r->txn && !kp_stop && kp_dlq_is_topic(r->dlq)) {
+				produce_failed(r, r->c->dlq_path,
+				    RD_KAFKA_RESP_ERR__FAIL);
+				return 0;
+			}
+			kp_err("%s: %s", where, kp_dlq_strerror(r->dlq));
+			fail(r, kp_dlq_exit_code(r->dlq));
 			return -1;
 		}
 		r->ndlq++;
-		kp_info("%s: %s (sent to the dead-letter file)", where, why);
+		if (r->txn)
+			kp_txn_produced(r->txn, 1);
+		kp_info("%s: %s (sent to the dead-letter %s '%s')", where, why,
+		    kp_dlq_is_topic(r->dlq) ? "topic" : "file", r->c->dlq_path);
 		return 0;
 	}
 	kp_err("%s: %s", where, why);
@@ -228,11 +268,11 @@ late_record(struct run *r, struct kp_record *rec)
 		err = kp_record_produce(r->prod, r->c->late, RD_KAFKA_PARTITION_UA,
 		    rec, KP_VF_JSON, NULL);
 		if (err) {
-			kp_err("cannot produce to '%s': %s", r->c->late,
-			    rd_kafka_err2str(err));
-			fail(r, kp_kafka_exit_code(err));
-			return -1;
+			produce_failed(r, r->c->late, err);
+			return r->exit_code ? -1 : 0;
 		}
+		if (r->txn)
+			kp_txn_produced(r->txn, 1);
 	} else if (r->late_w && kp_writer_write(r->late_w, rec) < 0) {
 		kp_err("cannot write to '%s': %s", r->c->late, strerror(errno));
 		fail(r, EX_IOERR);
@@ -483,11 +523,8 @@ put_cb(void *arg, const void *k, size_t kn, const void *v, size_t vn)
 			break;
 		rd_kafka_poll(r->prod, 100);
 	}
-	if (err) {
-		kp_err("cannot produce to changelog '%s': %s", r->changelog,
-		    rd_kafka_err2str(err));
-		fail(r, kp_kafka_exit_code(err));
-	}
+	if (err)
+		produce_failed(r, r->changelog, err);
 	if (marker)
 		p->marker = 1;
 }
@@ -516,7 +553,13 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct run *r = opaque;
 
 	(void)rk;
+	if (kp_dlq_is_letter(r->dlq, m->_private))
+		return;		/* a dead letter's, in the transaction */
 	if (m->err) {
+		/* under a transaction, a failed delivery makes its commit
+		 * fail and the transaction abort */
+		if (r->txn)
+			return;
 		if (r->dr_errors++ < 5)
 			kp_err("cannot deliver to '%s': %s",
 			    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
@@ -526,13 +569,17 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		r->marker_off[m->partition] = m->offset;
 }
 
+static int eos_commit(struct run *r, int lost);
+
 /*
  * Commit the partitions in `which` (NULL: all): emit pending changes,
  * write store changes and the marker (store batch and changelog), flush
  * every output until delivered, commit the stores and their checkpoints,
  * then the input offsets.  Returns 0, or -1 (and the run fails) when a
  * step fails; later steps are then skipped, so that a restart redoes the
- * work (at least once).
+ * work (at least once).  Under --exactly-once it commits the transaction
+ * (eos_commit(): every partition), and returns 1 when that aborted: the
+ * partitions were rolled back, and struct part pointers held are stale.
  */
 static int
 commit_parts(struct run *r, const rd_kafka_topic_partition_list_t *which)
@@ -542,6 +589,8 @@ commit_parts(struct run *r, const rd_kafka_topic_partition_list_t *which)
 	char err[512];
 	int i, j;
 
+	if (r->txn)
+		return eos_commit(r, 0);
 	for (i = 0; i < r->nparts; i++)
 		if (r->parts[i] && r->parts[i]->changed) {
 			r->commits++;	/* commits that write, for crash_point */
@@ -635,12 +684,16 @@ commit_parts(struct run *r, const rd_kafka_topic_partition_list_t *which)
 static int
 relieve(struct run *r, struct part *p)
 {
+	int rc;
+
 	if (!kp_aggtab_want_commit(p->tab))
 		return 0;
 	while (!r->exit_code && kp_aggtab_want_commit(p->tab)) {
 		p->changed = 1;
-		if (commit_parts(r, NULL) < 0)
+		if ((rc = commit_parts(r, NULL)) < 0)
 			return -1;
+		if (rc == 1)
+			return 0;	/* rolled back: p is gone */
 		kp_aggtab_advance(p->tab);
 	}
 	p->changed = 1;
@@ -648,14 +701,17 @@ relieve(struct run *r, struct part *p)
 }
 
 /* End of input: close every window of p (a bound table commits on the
- * way, as often as its budget needs). */
+ * way, as often as its budget needs).  Returns 0, -1 when the run must
+ * stop, or 1 when a transaction aborted (p is gone: read again). */
 static int
 close_part(struct run *r, struct part *p)
 {
+	int rc;
+
 	while (kp_aggtab_close_all(p->tab) > 0) {
 		p->changed = 1;
-		if (commit_parts(r, NULL) < 0)
-			return -1;
+		if ((rc = commit_parts(r, NULL)) != 0)
+			return rc;
 	}
 	p->changed = 1;
 	return 0;
@@ -976,6 +1032,12 @@ restore_consumer(struct run *r)
 	    sizeof(err));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", err,
 	    sizeof(err));
+	/* under exactly once, never what an aborted transaction wrote */
+	if (r->txn && kp_txn_consumer_conf(conf, err, sizeof(err)) < 0) {
+		kp_err("%s", err);
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
 	if ((r->restore = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err,
 	    sizeof(err))) == NULL)
 		kp_err("cannot create restore consumer: %s", err);
@@ -1019,7 +1081,7 @@ restore_part(struct run *r, struct part *p, int64_t from, int64_t hi,
 	rd_kafka_t *rk = restore_consumer(r);
 	rd_kafka_topic_partition_list_t *tl;
 	struct pend pd = {0};
-	int64_t ck = from, n = 0;
+	int64_t ck = from, n = 0, t0 = kp_mono_ms(), tlog = t0, ms;
 	char err[512];
 	int idle = 0, rc = 0;
 
@@ -1072,6 +1134,14 @@ restore_part(struct run *r, struct part *p, int64_t from, int64_t hi,
 		kp_buf_add(&pd.b, &vn, 4);
 		kp_buf_add(&pd.b, m->payload ? m->payload : "", vn);
 		n++;
+		if (kp_mono_ms() - tlog >= 5000) {
+			tlog = kp_mono_ms();
+			kp_info("partition %d: restoring, %lld changelog records "
+			    "so far (%.0f records/s), offset %lld of %lld",
+			    (int)p->id, (long long)n, n * 1000.0 /
+			    (double)(tlog - t0 > 0 ? tlog - t0 : 1),
+			    (long long)m->offset, (long long)hi);
+		}
 		if (kn == 1 && *(const char *)m->key == 'm') {
 			pend_apply(&pd, p->store);
 			ck = m->offset + 1;
@@ -1102,16 +1172,24 @@ restore_part(struct run *r, struct part *p, int64_t from, int64_t hi,
 		kp_err("%s", err);
 		rc = -1;
 	}
+	ms = kp_mono_ms() - t0;
+	r->nrestored += (unsigned long long)n;
+	r->restore_ms += ms;
 	kp_info("partition %d: restored %lld changelog records (offsets "
-	    "%lld..%lld)", (int)p->id, (long long)n, (long long)from,
-	    (long long)hi);
+	    "%lld..%lld) in %lld ms, %.0f records/s", (int)p->id, (long long)n,
+	    (long long)from, (long long)hi, (long long)ms,
+	    n * 1000.0 / (double)(ms > 0 ? ms : 1));
 	*tail = pd;
 	return rc;
 }
 
-/* Open, restore and load the state of partition id. */
+/* Open, restore and load the state of partition id.  With rollback
+ * (after an aborted transaction, --exactly-once), the store as committed
+ * is the state of the last committed transaction, and the changelog
+ * after its checkpoint holds only what the aborted ones wrote: it is
+ * not read, and the checkpoint moves past it. */
 static struct part *
-part_open(struct run *r, int32_t id)
+part_open(struct run *r, int32_t id, int rollback)
 {
 	struct part *p = kp_xcalloc(1, sizeof(*p));
 	struct pend tail = {0};
@@ -1134,7 +1212,9 @@ part_open(struct run *r, int32_t id)
 		goto bad;
 	}
 	have = kp_store_checkpoint_read(p->dir, &ck);
-	if (have != 1 || ck < lo || ck > hi) {
+	if (rollback && have == 1 && ck >= lo && ck <= hi) {
+		from = hi;
+	} else if (have != 1 || ck < lo || ck > hi) {
 		if (have == 1)
 			kp_info("partition %d: checkpoint %lld outside the "
 			    "changelog (%lld..%lld): rebuilding", (int)id,
@@ -1194,12 +1274,134 @@ part_open(struct run *r, int32_t id)
 	}
 	kp_buf_free(&tail.b);
 	kp_info("partition %d: %zu open windows, stream time %lld, resuming at "
-	    "offset %lld", (int)id, kp_aggtab_open_windows(p->tab),
-	    (long long)kp_aggtab_stream_time(p->tab), (long long)p->next);
+	    "offset %lld%s", (int)id, kp_aggtab_open_windows(p->tab),
+	    (long long)kp_aggtab_stream_time(p->tab), (long long)p->next,
+	    rollback ? " (rolled back)" : "");
 	return p;
 bad:
 	part_free(p);
 	return NULL;
+}
+
+/* After an aborted transaction: drop every partition's uncommitted state
+ * (the table, the store's pending writes) and load it again as the last
+ * committed transaction left it; the consumer was rewound to where that
+ * transaction ended (txn.h). */
+static void
+rollback(struct run *r)
+{
+	int i, live;
+
+	for (i = 0; i < r->nparts && !r->exit_code; i++) {
+		struct part *p = r->parts[i];
+
+		if (p == NULL)
+			continue;
+		live = p->live;
+		part_free(p);
+		r->marker_off[i] = -1;
+		if ((r->parts[i] = part_open(r, i, 1)) == NULL) {
+			if (live)
+				r->live--;
+			break;
+		}
+		r->parts[i]->live = live;
+	}
+}
+
+/* txn.h's rewound callback: the consumer reads partition again from
+ * offset; at its end again, for -e */
+static void
+on_rewound(void *opaque, const char *topic, int32_t partition,
+    int64_t offset)
+{
+	struct run *r = opaque;
+	struct part *p;
+
+	(void)topic;
+	kp_debug("partition %d: reading again from offset %lld",
+	    (int)partition, (long long)offset);
+	if (partition >= 0 && partition < r->nparts &&
+	    (p = r->parts[partition]) && !p->live) {
+		p->live = 1;
+		r->live++;
+	}
+}
+
+/*
+ * --exactly-once: write the changed partitions' store changes and their
+ * markers to the changelog, in the open transaction with the results,
+ * late records and dead letters of their records; commit it with the
+ * input offsets (kp_txn_processed()); only then commit the stores and
+ * their checkpoints.  A crash between the two leaves a store behind its
+ * changelog, which the next part_open() restores from.  With lost (the
+ * assignment was lost), or when a record could not be produced, the
+ * transaction aborts.  Returns 0, 1 after an abort (every partition
+ * rolled back, the consumer rewound), or -1 when the run must stop.
+ */
+static int
+eos_commit(struct run *r, int lost)
+{
+	enum kp_txn_status st;
+	char err[512];
+	int i;
+
+	if (r->exit_code)
+		return -1;
+	for (i = 0; i < r->nparts; i++) {
+		struct part *p = r->parts[i];
+		uint8_t v[16];
+
+		if (p == NULL)
+			continue;
+		kp_aggtab_flush_cache(p->tab);
+		if (p->changed) {
+			kp_aggtab_store_flush(p->tab, put_cb, p);
+			meta_encode(p, v);
+			put_cb(p, META_KEY, 1, v, 16);
+		}
+	}
+	if (r->exit_code)
+		return -1;
+	if (r->abort || lost) {
+		st = kp_txn_abort(r->txn, err, sizeof(err));
+		if (st == KP_TXN_ABORTED)
+			snprintf(err, sizeof(err), "%s", lost ? "the assignment "
+			    "was lost" : "a record could not be produced");
+	} else {
+		/* the delivery reports give the markers' offsets */
+		rd_kafka_flush(r->prod, 30000);
+		st = kp_txn_commit(r->txn, err, sizeof(err));
+	}
+	r->abort = 0;
+	if (st == KP_TXN_FATAL) {
+		kp_err("%s", err);
+		fail(r, kp_txn_exit_code(r->txn));
+		return -1;
+	}
+	if (st == KP_TXN_ABORTED) {
+		kp_warn("transaction aborted: %s", err);
+		rollback(r);
+		return r->exit_code ? -1 : 1;
+	}
+	for (i = 0; i < r->nparts; i++) {
+		struct part *p = r->parts[i];
+
+		if (p == NULL || !p->changed)
+			continue;
+		if (kp_store_commit(p->store, 0, err, sizeof(err)) < 0 ||
+		    (p->marker && r->marker_off[i] >= 0 &&
+		    kp_store_checkpoint_write(p->dir, r->marker_off[i] + 1, err,
+		    sizeof(err)) < 0)) {
+			kp_err("%s", err);
+			fail(r, EX_IOERR);
+			return -1;
+		}
+		p->marker = 0;
+		p->changed = 0;
+		kp_aggtab_committed(p->tab);
+	}
+	return 0;
 }
 
 static void
@@ -1222,7 +1424,7 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				break;
 			}
 			if ((p = r->parts[tp->partition]) == NULL &&
-			    (p = part_open(r, tp->partition)) == NULL)
+			    (p = part_open(r, tp->partition, 0)) == NULL)
 				break;
 			r->parts[tp->partition] = p;
 			tp->offset = p->next >= 0 ? p->next :
@@ -1237,8 +1439,14 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			rd_kafka_assign(rk, parts);
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-		if (!r->exit_code)
+		if (r->txn && !r->exit_code) {
+			/* an abort reopens every partition; those revoked
+			 * are closed below */
+			eos_commit(r, rd_kafka_assignment_lost(rk));
+			kp_txn_forget(r->txn, parts);
+		} else if (!r->exit_code) {
 			commit_parts(r, parts);
+		}
 		for (i = 0; i < parts->cnt; i++) {
 			int32_t id = parts->elems[i].partition;
 
@@ -1258,6 +1466,66 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
+/* The statistics as one JSON object (--stats, and the last log line). */
+static void
+stats_json(struct run *r, struct kp_buf *b)
+{
+	kp_buf_printf(b, "{\"program\":\"kagg\",\"records\":%llu,\"late\":%llu,"
+	    "\"dead_letters\":%llu,\"results\":%llu,\"restored\":%llu,"
+	    "\"restore_ms\":%lld", r->nin, r->nlate, r->ndlq, r->nout,
+	    r->nrestored, (long long)r->restore_ms);
+	if (r->txn) {
+		struct kp_txn_stats ts;
+
+		kp_txn_get_stats(r->txn, &ts);
+		kp_buf_printf(b, ",\"transactions\":%lu,\"aborts\":%lu,"
+		    "\"records_committed\":%lu,\"records_aborted\":%lu,"
+		    "\"outputs_committed\":%lu,\"outputs_aborted\":%lu",
+		    ts.commits, ts.aborts, ts.in_committed, ts.in_aborted,
+		    ts.out_committed, ts.out_aborted);
+	}
+	kp_buf_printf(b, "}");
+}
+
+static void
+print_stats(struct run *r)
+{
+	struct kp_buf b = {0};
+
+	stats_json(r, &b);
+	fprintf(stderr, "%s\n", b.data);
+	kp_buf_free(&b);
+}
+
+static void
+maybe_stats(struct run *r)
+{
+	int64_t now = kp_mono_ms();
+
+	if (r->c->stats_sec <= 0)
+		return;
+	if (r->next_stats == 0)
+		r->next_stats = now + r->c->stats_sec * 1000;
+	if (now >= r->next_stats) {
+		print_stats(r);
+		r->next_stats = now + r->c->stats_sec * 1000;
+	}
+}
+
+/* -e, every partition at its end: close every window and commit.
+ * Returns 0, -1 when the run must stop, or 1 when the transaction
+ * aborted (its records are read again). */
+static int
+finish(struct run *r)
+{
+	int i, rc;
+
+	for (i = 0; i < r->nparts; i++)
+		if (r->parts[i] && (rc = close_part(r, r->parts[i])) != 0)
+			return rc;
+	return commit_parts(r, NULL);
+}
+
 static void
 consume(struct run *r)
 {
@@ -1269,9 +1537,15 @@ consume(struct run *r)
 		rd_kafka_message_t *m;
 		struct part *p;
 
-		if (c->exit_eof && r->assigned && r->live == 0)
+		if (c->exit_eof && r->assigned && r->live == 0) {
+			/* under a transaction, the last one must commit;
+			 * an abort reads its records again */
+			if (r->txn && finish(r) == 1)
+				continue;
 			break;
-		if (kp_mono_ms() - last >= c->commit_ms) {
+		}
+		maybe_stats(r);
+		if (r->abort || kp_mono_ms() - last >= c->commit_ms) {
 			if (commit_parts(r, NULL) < 0)
 				break;
 			last = kp_mono_ms();
@@ -1320,6 +1594,8 @@ consume(struct run *r)
 		}
 		p->next = m->offset + 1;
 		p->changed = 1;
+		if (r->txn)
+			kp_txn_processed(r->txn, c->from, m->partition, m->offset);
 		rd_kafka_message_destroy(m);
 		if (relieve(r, p) < 0)
 			break;
@@ -1345,13 +1621,27 @@ run_kafka(struct run *r)
 		NULL
 	};
 	struct conf *c = r->c;
+	struct kp_txn_opts to = {
+		.group = c->group, .program = "kagg", .interval_ms = c->commit_ms,
+		.max_aborts = KP_TXN_MAX_ABORTS, .rewound = on_rewound,
+		.opaque = r,
+	};
 	rd_kafka_conf_t *conf;
 	rd_kafka_topic_partition_list_t *t;
 	char err[512];
 	int rc, i;
 
+	if (c->eos && (r->txn = kp_txn_new(&to, err, sizeof(err))) == NULL) {
+		kp_err("%s", err);
+		return EX_CONFIG;
+	}
 	if ((conf = kp_kconf_build(&c->kc, pdefaults, err, sizeof(err))) == NULL) {
 		kp_err("%s", err);
+		return EX_CONFIG;
+	}
+	if (r->txn && kp_txn_producer_conf(r->txn, conf, err, sizeof(err)) < 0) {
+		kp_err("%s", err);
+		rd_kafka_conf_destroy(conf);
 		return EX_CONFIG;
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
@@ -1366,7 +1656,8 @@ run_kafka(struct run *r)
 		return EX_CONFIG;
 	}
 	if (rd_kafka_conf_set(conf, "group.id", c->group, err, sizeof(err)) !=
-	    RD_KAFKA_CONF_OK) {
+	    RD_KAFKA_CONF_OK || (r->txn && kp_txn_consumer_conf(conf, err,
+	    sizeof(err)) < 0)) {
 		kp_err("%s", err);
 		rd_kafka_conf_destroy(conf);
 		return EX_CONFIG;
@@ -1397,6 +1688,12 @@ run_kafka(struct run *r)
 	}
 	if ((rc = changelog_check(r, r->nparts)) != 0)
 		return rc;
+	/* dead letters: in the transaction, or acknowledged one by one */
+	if (c->dlq_path && (r->dlq = kp_dlq_open(c->dlq_path, &c->kc,
+	    r->txn ? r->prod : NULL, "kagg", err, sizeof(err), &rc)) == NULL) {
+		kp_err("%s", err);
+		return rc;
+	}
 	t = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(t, c->from, RD_KAFKA_PARTITION_UA);
 	if (rd_kafka_subscribe(r->cons, t)) {
@@ -1405,8 +1702,19 @@ run_kafka(struct run *r)
 		return EX_CONFIG;
 	}
 	rd_kafka_topic_partition_list_destroy(t);
+	if (r->txn) {
+		if (kp_txn_start(r->txn, r->prod, r->cons, err,
+		    sizeof(err)) < 0) {
+			kp_err("%s", err);
+			fail(r, kp_txn_exit_code(r->txn));
+			rd_kafka_consumer_close(r->cons);
+			return r->exit_code;
+		}
+		kp_info("transactional id '%s'", kp_txn_id(r->txn));
+	}
 	consume(r);
-	if (!r->exit_code && c->exit_eof && r->assigned && r->live == 0) {
+	if (!r->exit_code && !r->txn && c->exit_eof && r->assigned &&
+	    r->live == 0) {
 		/* end of the topic: every window closes */
 		for (i = 0; i < r->nparts && !r->exit_code; i++)
 			if (r->parts[i] && close_part(r, r->parts[i]) < 0)
@@ -1442,9 +1750,9 @@ static int
 parse_args(int argc, char **argv, struct conf *c)
 {
 	enum {
-		OPT_CACHE = 256, OPT_COMMIT, OPT_DLQ, OPT_EMIT, OPT_GRACE,
-		OPT_LATE, OPT_STATE, OPT_TIME, OPT_TIME_FORMAT, OPT_TIME_UNIT,
-		OPT_TO
+		OPT_CACHE = 256, OPT_COMMIT, OPT_DLQ, OPT_EMIT, OPT_EOS,
+		OPT_GRACE, OPT_LATE, OPT_STATE, OPT_STATS, OPT_TIME,
+		OPT_TIME_FORMAT, OPT_TIME_UNIT, OPT_TO
 	};
 	static const struct option longopts[] = {
 		{ "aggregate", required_argument, NULL, 'a' },
@@ -1467,9 +1775,11 @@ parse_args(int argc, char **argv, struct conf *c)
 		{ "commit-interval", required_argument, NULL, OPT_COMMIT },
 		{ "dlq", required_argument, NULL, OPT_DLQ },
 		{ "emit", required_argument, NULL, OPT_EMIT },
+		{ "exactly-once", no_argument, NULL, OPT_EOS },
 		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "late", required_argument, NULL, OPT_LATE },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
+		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "time", required_argument, NULL, OPT_TIME },
 		{ "time-format", required_argument, NULL, OPT_TIME_FORMAT },
 		{ "time-unit", required_argument, NULL, OPT_TIME_UNIT },
@@ -1590,6 +1900,9 @@ parse_args(int argc, char **argv, struct conf *c)
 				return EX_USAGE;
 			}
 			break;
+		case OPT_EOS:
+			c->eos = 1;
+			break;
 		case OPT_GRACE:
 			if (kp_duration_parse(optarg, &c->grace, err,
 			    sizeof(err)) < 0) {
@@ -1602,6 +1915,12 @@ parse_args(int argc, char **argv, struct conf *c)
 			break;
 		case OPT_STATE:
 			c->state_dir = optarg;
+			break;
+		case OPT_STATS:
+			if (kp_strtonum(optarg, 1, 86400, &c->stats_sec, &e) < 0) {
+				kp_err("--stats '%s' is %s", optarg, e);
+				return EX_USAGE;
+			}
 			break;
 		case OPT_TIME:
 			if (c->time.has_path)
@@ -1678,8 +1997,31 @@ parse_args(int argc, char **argv, struct conf *c)
 		kp_err("--to and -e need a topic (--from)");
 		return EX_USAGE;
 	}
-	if (c->commit_ms <= 0) {
+	if (c->commit_ms == 0) {
 		kp_err("the commit interval must be positive");
+		return EX_USAGE;
+	}
+	if (c->commit_ms < 0)
+		c->commit_ms = c->eos ? KP_TXN_INTERVAL_MS : 1000;
+	if (c->eos && !c->from) {
+		kp_err("--exactly-once needs --from (a topic, in a consumer "
+		    "group)");
+		return EX_USAGE;
+	}
+	if (c->eos && !c->to) {
+		kp_err("--exactly-once needs --to: standard output is not part "
+		    "of a transaction");
+		return EX_USAGE;
+	}
+	if (c->eos && c->late && strchr(c->late, '/')) {
+		kp_err("--exactly-once needs --late to be a topic: a file is "
+		    "not part of a transaction");
+		return EX_USAGE;
+	}
+	if (c->eos && c->dlq_path && kp_dlq_target(c->dlq_path, 1, &e) ==
+	    KP_DLQ_FILE) {
+		kp_err("--exactly-once needs --dlq to be a topic: a file is not "
+		    "part of a transaction");
 		return EX_USAGE;
 	}
 	if (c->win.type == KP_WIN_NONE && c->grace) {
@@ -1696,7 +2038,7 @@ run(struct conf *c)
 	struct run r = { .c = c, .late_fd = -1, .vf = KP_VF_JSON };
 	size_t i, nscratch = c->def.npaths + c->nkeys + 1;
 	char err[512];
-	int rc = 0;
+	int rc = 0, wedged;
 
 	kp_record_init(&r.rec);
 	kp_record_init(&r.out);
@@ -1718,11 +2060,10 @@ run(struct conf *c)
 		r.vf = KP_VF_JSON;	/* the default: JSON values in Kafka */
 	if (!c->to)
 		r.w = kp_writer_new(1, &wo);
-	if (c->dlq_path && (r.dlq = kp_dlq_open_file(c->dlq_path, "kagg", err,
-	    sizeof(err))) == NULL) {
+	/* from Kafka, run_kafka() opens it on its producer */
+	if (c->dlq_path && !c->from && (r.dlq = kp_dlq_open(c->dlq_path,
+	    &c->kc, NULL, "kagg", err, sizeof(err), &rc)) == NULL)
 		kp_err("%s", err);
-		rc = EX_CANTCREAT;
-	}
 	if (rc == 0 && c->late) {
 		if (c->from && !strchr(c->late, '/')) {
 			r.late_topic = 1;
@@ -1744,15 +2085,25 @@ run(struct conf *c)
 		kp_info("%llu late record%s%s%s%s", r.nlate, r.nlate == 1 ? "" :
 		    "s", c->late ? " (written to '" : " (dropped)",
 		    c->late ? c->late : "", c->late ? "')" : "");
-	kp_info("stats {\"records\":%llu,\"late\":%llu,\"dead_letters\":%llu,"
-	    "\"results\":%llu}", r.nin, r.nlate, r.ndlq, r.nout);
+	if (c->stats_sec > 0) {
+		print_stats(&r);
+	} else if (kp_log_level >= KP_LOG_INFO) {
+		struct kp_buf b = {0};
+
+		stats_json(&r, &b);
+		kp_info("stats %s", b.data);
+		kp_buf_free(&b);
+	}
 	if (kp_dlq_close(r.dlq) < 0 && rc == 0)
 		rc = EX_IOERR;
 	if (r.late_w)
 		kp_writer_free(r.late_w);
 	if (r.late_fd >= 0 && close(r.late_fd) < 0 && rc == 0)
 		rc = EX_IOERR;
-	if (r.prod) {
+	/* a producer whose call never came back is left to the exit */
+	wedged = kp_txn_wedged(r.txn);
+	kp_txn_free(r.txn);
+	if (r.prod && !wedged) {
 		rd_kafka_flush(r.prod, 10000);
 		rd_kafka_destroy(r.prod);
 	}
@@ -1795,7 +2146,7 @@ main(int argc, char **argv)
 		.in = KP_FMT_AUTO,
 		.out = KP_FMT_KPIPE,
 		.cache_bytes = 10 << 20,
-		.commit_ms = 1000,
+		.commit_ms = -1,
 	};
 	size_t i;
 	int rc;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # t0800-eos-usage.sh - --exactly-once and --commit-interval of krepart,
-# kdlq and kjoin: usage errors (64), the transactional id (derived from
+# kdlq, kjoin and kagg: usage errors (64), the transactional id (derived from
 # the group and the program, a slot per live instance, or -X), a fatal
 # transaction error (fenced) exits 75, and an aborted transaction is read
 # again.  The probe at the end says whether the cluster honours
@@ -33,6 +33,26 @@ test_expect_success 'usage: --exactly-once needs Kafka in and out' '
 	test_expect_code 64 kjoin $B --join t --within 1s --from s -G g --to o \
 	    --exactly-once 2>err &&
 	grep "goes with --table" err
+'
+
+KA="-w tumbling:1s -a n=count() -k .id"
+test_expect_success 'usage: kagg --exactly-once needs --from and --to, topics for --late and --dlq' '
+	test_expect_code 64 kagg $KA --exactly-once </dev/null 2>err &&
+	grep "needs --from" err &&
+	test_expect_code 64 kagg $B $KA --from s -G g --exactly-once 2>err &&
+	grep "needs --to" err &&
+	test_expect_code 64 kagg $B $KA --from s -G g --to o --late l/x.jsonl \
+	    --exactly-once 2>err &&
+	grep "late to be a topic" err &&
+	test_expect_code 64 kagg $B $KA --from s -G g --to o --dlq d.jsonl \
+	    --exactly-once 2>err &&
+	grep "dlq to be a topic" err &&
+	test_expect_code 64 kagg $B $KA --from s -G g --to o --commit-interval 0 \
+	    2>err &&
+	grep "must be positive" err &&
+	test_expect_code 64 kagg $B $KA --from s -G g --to o --stats 0 &&
+	test_expect_code 64 kagg -k .id -w tumbling:1s 2>err &&
+	grep "no aggregate" err
 '
 
 if ! kafka_up --topic in:3 --topic big:3 --topic out:3 --topic out2:3 --topic valid:3 \
