@@ -1,19 +1,30 @@
 #!/bin/sh
-# t0800-eos-kill.sh - the fault harness of issue 8: kill -9 a random stage
-# of a three-stage chain at a random moment, restart it, again and again;
+# soak-eos-kill.sh - the fault harness of issue 8: kill -9 a random stage
+# of a four-stage chain at a random moment, restart it, again and again;
 # then drain the chain and compare its output with the golden output of an
 # uninterrupted pipe-mode run.
 #
 #   in (6 partitions) -> krepart -k .user -> rekeyed
 #     -> kdlq --require .amount -> valid (+ dead letters to dead)
+#     -> kagg -k .user -w tumbling:10s --emit final -> aggs
 #     -> kjoin --table users -k .user -> joined
 #
+# kagg's windows (event time .ts, 10 ms apart, so the 3000 records span
+# 30 s) have a grace of an hour: records reach it out of order (krepart
+# interleaves the input's partitions, and restarted stages catch up), and
+# none may be late; so its windows close when it drains (-e).  Its
+# aggregates are count_distinct(.id), min and max of .amount: the same
+# whatever duplicates an upstream stage sends, so that a lost or foreign
+# record shows, and duplicates (kmock, or at least once) do not; on a
+# cluster that honours transactions, with --exactly-once, count() and
+# sum(.amount) are added, and must be exact.
+#
 # Every stage runs with --exactly-once (EOS_MODE=eos, the default) or
-# without it (EOS_MODE=alo, t0800-eos-kill-alo.sh).  The random choices
+# without it (EOS_MODE=alo, soak-eos-kill-alo.sh).  The random choices
 # (which stage, how long to wait) come from awk's srand(EOS_SEED), printed
 # as a TAP comment so a failing run can be replayed:
 #
-#   EOS_SEED=7 EOS_RECORDS=200000 EOS_KILLS=12 tests/t0800-eos-kill.sh
+#   EOS_SEED=7 EOS_RECORDS=200000 EOS_KILLS=12 tests/soak-eos-kill.sh
 #
 # (scripts/eos-soak runs it so, with a fresh seed.)
 #
@@ -45,15 +56,17 @@ KILLS=${EOS_KILLS:-4}
 SEED=${EOS_SEED:-1}
 say "mode $MODE, $N records, $KILLS kills, seed $SEED (EOS_SEED=$SEED to replay)"
 
-# gen N: N input records on in.jsonl, every 50th without .amount; the 97
-# users on users.jsonl, but those whose number ends in 3 (they join nothing)
+# gen N: N input records on in.jsonl, every 50th without .amount, event
+# times .ts 10 ms apart; the 97 users on users.jsonl, but those whose
+# number ends in 3 (they join nothing)
 gen() {
 	"$PYTHON" - "$1" <<-\EOF
 	import json, sys
+	T0 = 1700000000000
 	n = int(sys.argv[1])
 	with open("in.jsonl", "w") as f:
 	    for i in range(1, n + 1):
-	        r = {"id": i, "user": "u%d" % (i % 97)}
+	        r = {"id": i, "user": "u%d" % (i % 97), "ts": T0 + i * 10}
 	        if i % 50:
 	            r["amount"] = i % 13
 	        f.write(json.dumps(r, separators=(",", ":")) + "\n")
@@ -66,24 +79,36 @@ gen() {
 }
 
 # model joined|dead: what the chain makes of in.jsonl and users.jsonl,
-# one sorted-keys JSON line per record
+# one sorted-keys JSON line per record: the windows of kagg (aggregates
+# as AGGS says, "exact" adding count and sum), each joined with its user
 model() {
-	"$PYTHON" - "$1" <<-\EOF
+	"$PYTHON" - "$1" "$EXACT" <<-\EOF
 	import json, sys
 	users = {}
 	for line in open("users.jsonl"):
 	    u = json.loads(line)
 	    users[u["user"]] = u
+	win = {}
 	for line in open("in.jsonl"):
 	    r = json.loads(line)
 	    if "amount" not in r:
 	        if sys.argv[1] == "dead":
 	            print(json.dumps(r, sort_keys=True, separators=(",", ":")))
 	        continue
-	    if sys.argv[1] == "joined" and r["user"] in users:
-	        out = dict(users[r["user"]])
-	        out.update(r)
-	        print(json.dumps(out, sort_keys=True, separators=(",", ":")))
+	    s = r["ts"] // 10000 * 10000
+	    win.setdefault((r["user"], s), []).append(r)
+	for (user, s), rs in win.items():
+	    if sys.argv[1] != "joined" or user not in users:
+	        continue
+	    a = [x["amount"] for x in rs]
+	    w = {"user": user, "window_start": s, "window_end": s + 10000,
+	         "ids": len(set(x["id"] for x in rs)), "lo": min(a), "hi": max(a)}
+	    if sys.argv[2] == "exact":
+	        w["n"] = len(rs)
+	        w["total"] = sum(a)
+	    out = dict(users[user])
+	    out.update(w)
+	    print(json.dumps(out, sort_keys=True, separators=(",", ":")))
 	EOF
 }
 
@@ -114,14 +139,15 @@ create_topics() {
 
 ID=$(unique_topic eos)
 IN=$ID-in REKEYED=$ID-rekeyed VALID=$ID-valid DEAD=$ID-dead
-USERS=$ID-users JOINED=$ID-joined
-TOPICS="$IN $REKEYED $VALID $DEAD $USERS $JOINED"
+USERS=$ID-users JOINED=$ID-joined AGGS=$ID-aggs
+TOPICS="$IN $REKEYED $VALID $DEAD $AGGS $USERS $JOINED"
 if [ -n "${KPIPE_TEST_BROKERS:-}" ]; then
 	kafka_up
 	# shellcheck disable=SC2086
 	create_topics $TOPICS || exit 1
 else
-	args=
+	# kmock cannot create kagg's changelog
+	args="--topic $ID-agg-kagg-changelog:6"
 	for t in $TOPICS; do
 		args="$args --topic $t:6"
 	done
@@ -135,6 +161,15 @@ fi
 
 EOS=
 [ "$MODE" = eos ] && EOS=--exactly-once
+# kagg's aggregates: duplicates do not change them; count and sum are
+# exact only with exactly once on a cluster that honours transactions
+KAGG_A="-a ids=count_distinct(.id) -a lo=min(.amount) -a hi=max(.amount)"
+EXACT=
+if [ "$MODE" = eos ] && [ -n "${KPIPE_TEST_BROKERS:-}" ]; then
+	EXACT=exact
+	KAGG_A="$KAGG_A -a n=count() -a total=sum(.amount)"
+fi
+KAGG="-k .user -w tumbling:10s --grace 1h --time .ts --emit final -O value"
 TMO=
 # stage N [ARGS]: become stage N of the chain (under "timeout" when TMO
 # says so).  It execs: call it in a subshell, "(stage 1)" or "stage 1 &",
@@ -147,16 +182,18 @@ stage() {
 	    -k .user --to "$REKEYED" $EOS "$@" ;;
 	2) exec $TMO kdlq -b "$BROKERS" --from "$REKEYED" -G "$ID-dlq" $GROUP_X \
 	    --to "$VALID" --dlq "$DEAD" --require .amount $EOS "$@" ;;
-	3) exec $TMO kjoin -b "$BROKERS" --from "$VALID" --table "$USERS" -k .user \
+	3) exec $TMO kagg -b "$BROKERS" --from "$VALID" -G "$ID-agg" $GROUP_X \
+	    $KAGG $KAGG_A --to "$AGGS" --state-dir st $EOS "$@" ;;
+	4) exec $TMO kjoin -b "$BROKERS" --from "$AGGS" --table "$USERS" -k .user \
 	    -G "$ID-join" $GROUP_X --to "$JOINED" --state-dir st $EOS "$@" ;;
 	esac
 }
-PID1= PID2= PID3=
+PID1= PID2= PID3= PID4=
 # start N: stage N in the background, its stderr appended to stageN.log
 start() {
 	stage "$1" >/dev/null 2>>"stage$1.log" &
 	eval "PID$1=\$!"
-	_kpipe_pids="${KMOCK_PID:-} $PID1 $PID2 $PID3"
+	_kpipe_pids="${KMOCK_PID:-} $PID1 $PID2 $PID3 $PID4"
 }
 
 # the data: N records, every 50th without .amount (a dead letter); 97
@@ -165,6 +202,7 @@ gen "$N" || exit 1
 
 test_expect_success 'golden output: pipe mode, checked against the model' '
 	kdlq --require .amount --dlq gold-dead.jsonl <in.jsonl |
+	    kagg $KAGG $KAGG_A |
 	    kjoin --table file:users.jsonl -k .user -O value |
 	    jq -cS . | sort >golden &&
 	jq -c ".value | fromjson" gold-dead.jsonl | jq -cS . | sort >golden-dead &&
@@ -189,11 +227,12 @@ split -n l/$((KILLS + 1)) -d -a 3 in.jsonl chunk.
 awk -v seed="$SEED" -v k="$KILLS" 'BEGIN {
 	srand(seed)
 	for (i = 0; i < k; i++)
-		printf "%d %.2f\n", 1 + int(rand() * 3), 3 + rand() * 6
+		printf "%d %.2f\n", 1 + int(rand() * 4), 3 + rand() * 6
 }' >schedule
 start 1
 start 2
 start 3
+start 4
 t0=$(date +%s)
 i=0
 killed=0
@@ -215,14 +254,14 @@ ksink -b "$BROKERS" -t "$IN" -k .id "chunk.$(printf %03d $i)" 2>>ksink.log ||
 sleep 2
 # an orderly stop (SIGTERM: commit and leave the group), then each stage
 # alone, in chain order, to the end of its input
-for n in 1 2 3; do
+for n in 1 2 3 4; do
 	eval "pid=\$PID$n"
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 done
 _kpipe_pids=${KMOCK_PID:-}
 TMO="timeout 180"
-for n in 1 2 3; do
+for n in 1 2 3 4; do
 	(stage "$n" -e -v) >"drain$n.out" 2>>"drain$n.log" ||
 	    echo "stage $n: exit $?" >>harness.err
 done
