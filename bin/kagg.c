@@ -74,8 +74,8 @@ struct conf {
 	int64_t			 grace;
 	int			 emit_changes;
 	long long		 cache_bytes;
-	int64_t			 commit_ms;	/* 0: 100 ms under exactly once,
-						 * else 1 s */
+	int64_t			 commit_ms;	/* -1 (unset): 100 ms under
+						 * exactly once, else 1 s */
 	int			 eos;		/* --exactly-once */
 	long long		 stats_sec;	/* --stats */
 	struct kp_agg_def	 def;
