@@ -4,7 +4,8 @@
 # commit, then restarted, its output equals the windows of a run never
 # interrupted, with no duplicate and none missing; and with every third
 # transaction aborted, the aborted work is done again from the state of
-# the last commit (rolled back, never counted twice).
+# the last commit (rolled back, never counted twice); a fatal error of
+# the transaction (fenced) ends the run with 75.
 #
 # KPIPE_TEST_TXN=crash:N kills kagg (SIGKILL) right after its Nth
 # transaction committed, before its stores do (common/txn.h): the store
@@ -29,8 +30,9 @@ if [ -n "${KPIPE_TEST_BROKERS:-}" ]; then
 	test_skip 'kagg crash recovery' 'needs kmock (KPIPE_TEST_TXN_OFFSETS)'
 	test_done
 fi
-if ! kafka_up --topic in:3 --topic out:3 --topic out2:3 \
-    --topic ke-kagg-changelog:3 --topic ka-kagg-changelog:3; then
+if ! kafka_up --topic in:3 --topic out:3 --topic out2:3 --topic out3:3 \
+    --topic ke-kagg-changelog:3 --topic ka-kagg-changelog:3 \
+    --topic kf-kagg-changelog:3; then
 	test_skip 'kagg crash recovery' 'kmock did not start'
 	test_done
 fi
@@ -108,6 +110,12 @@ test_expect_success 'the distinct results of the aborted run equal the model' '
 	say "$(wc -l <got2) results read, $nwin distinct windows" &&
 	sort -u got2 >got2u &&
 	test_cmp expect got2u
+'
+
+test_expect_success 'a fatal transaction error (fenced) exits 75' '
+	KPIPE_TEST_TXN=fatal:1 test_expect_code 75 timeout 60 kagg $KA -G kf \
+	    --to out3 -e 2>run4.err &&
+	grep -i "fatal" run4.err
 '
 
 test_done
