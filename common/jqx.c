@@ -350,6 +350,63 @@ mentions(const char *prog, const char *name)
 	return 0;
 }
 
+/* Are the parentheses of prog, outside string literals and comments,
+ * balanced and never closed before they open?  Then "(" prog "\n)" is a
+ * valid jq term exactly when prog is a valid expression: its own last
+ * ')' cannot close the wrapper's '('.  Inside a string, \( ... )
+ * interpolates code, whose parentheses count in a frame of their own.
+ * Returns 1 when balanced, 0 when not or not sure. */
+static int
+parens_balanced(const char *prog)
+{
+	enum { CODE, STR };
+	int kind[64], depth[64], top = 0;
+	const char *p;
+
+	kind[0] = CODE;
+	depth[0] = 0;
+	for (p = prog; *p; p++) {
+		if (kind[top] == STR) {
+			if (*p == '"') {
+				top--;
+			} else if (*p == '\\') {
+				if (p[1] == '\0')
+					return 0;
+				if (*++p == '(') {
+					if (++top == 64)
+						return 0;
+					kind[top] = CODE;
+					depth[top] = 0;
+				}
+			}
+			continue;
+		}
+		switch (*p) {
+		case '#':
+			while (p[1] != '\0' && p[1] != '\n')
+				p++;
+			break;
+		case '"':
+			if (++top == 64)
+				return 0;
+			kind[top] = STR;
+			break;
+		case '(':
+			depth[top]++;
+			break;
+		case ')':
+			if (depth[top] > 0)
+				depth[top]--;
+			else if (top > 0)
+				top--;		/* the end of \( ... ) */
+			else
+				return 0;
+			break;
+		}
+	}
+	return top == 0 && depth[0] == 0;
+}
+
 static int
 compile(struct kp_jqx *q, const char *prog, char *errstr, size_t en)
 {
@@ -412,11 +469,11 @@ kp_jqx_new(const char *program, const char *const *vars, int flags,
 	    JV_ARRAY(jv_string("~/.jq")));
 	jq_set_attr(q->jq, jv_string("JQ_ORIGIN"), jv_string("."));
 	jq_set_attr(q->jq, jv_string("PROGRAM_ORIGIN"), jv_string("."));
-	/* the program as written first: its errors name its own text */
-	if (compile(q, program, errstr, en) < 0) {
-		kp_jqx_free(q);
-		return NULL;
-	}
+	/* A compile is most of the start-up (libjq 1.6 parses and binds its
+	 * builtins anew each time: some 20 ms), so a program with variables
+	 * is compiled once, wrapped, when its parentheses show that the
+	 * wrapper cannot change its meaning.  Otherwise, or when that fails,
+	 * the program as written goes first: its errors name its own text. */
 	if (q->nbound) {
 		struct kp_buf w = {0};
 		char err[512];
@@ -424,6 +481,16 @@ kp_jqx_new(const char *program, const char *const *vars, int flags,
 		for (i = 0; i < q->nbound; i++)
 			kp_buf_printf(&w, "input as $%s | ", q->names[q->bound[i]]);
 		kp_buf_printf(&w, "(%s\n)", program);
+		if (parens_balanced(program) && compile(q, w.data, err,
+		    sizeof(err)) == 0) {
+			kp_buf_free(&w);
+			return q;
+		}
+		if (compile(q, program, errstr, en) < 0) {
+			kp_buf_free(&w);
+			kp_jqx_free(q);
+			return NULL;
+		}
 		if (compile(q, w.data, err, sizeof(err)) < 0) {
 			snprintf(errstr, en, "cannot bind variables (a program "
 			    "that uses them cannot import or include "
@@ -433,6 +500,9 @@ kp_jqx_new(const char *program, const char *const *vars, int flags,
 			return NULL;
 		}
 		kp_buf_free(&w);
+	} else if (compile(q, program, errstr, en) < 0) {
+		kp_jqx_free(q);
+		return NULL;
 	}
 	return q;
 }

@@ -508,11 +508,78 @@ bench(void)
 	kp_buf_free(&res);
 }
 
+/* A program with variables is compiled once, wrapped in "( ... )",
+ * when its parentheses outside strings and comments balance: the
+ * wrapper must not make a program valid that jq refuses, nor change
+ * what a valid one means.  Expected values worked by hand (and with
+ * `jq -n --arg key k PROGRAM` for the valid ones). */
+static void
+test_wrap(void)
+{
+	static const char *const vars[] = { "key", NULL };
+	static const struct {
+		const char	*prog;
+		const char	*want;		/* NULL: refused */
+	} t[] = {
+		{ "1) , ($key", NULL },
+		{ "$key) | (.", NULL },
+		{ "$key # (", "\"k\"" },
+		{ "$key # )\n, 1", "\"k\" 1" },
+		{ "\"(\" + $key + \")\"", "\"(k)\"" },
+		{ "\")\" + $key", "\")k\"" },
+		{ "\"\\(1 + (2)) \\($key)\"", "\"3 k\"" },
+		{ "\"\\(\")\")\" + $key", "\")k\"" },
+		{ "\"\\\"(\" + $key", "\"\\\"(k\"" },
+		{ "[$key, (1, (2))]", "[\"k\",1,2]" },
+		{ "def f: $key; f", "\"k\"" },
+		{ "$key; 1", NULL },
+		{ "$key +", NULL },
+	};
+	struct kp_record r;
+	struct kp_buf res = {0}, got = {0};
+	struct kp_jqx *q;
+	char err[512];
+	size_t i;
+	long n;
+
+	kp_record_init(&r);
+	kp_record_set_key(&r, "k", 1);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		q = kp_jqx_new(t[i].prog, vars, 0, err, sizeof(err));
+		if (t[i].want == NULL) {
+			ok(q == NULL, "wrap %zu: refused (%s)", i,
+			    q ? "compiled" : err);
+			kp_jqx_free(q);
+			continue;
+		}
+		if (!ok(q != NULL, "wrap %zu: compiles", i)) {
+			printf("#   %s\n", err);
+			continue;
+		}
+		kp_jqx_set_record(q, &r);
+		kp_buf_reset(&res);
+		n = kp_jqx_run(q, NULL, 0, 0, &res, err, sizeof(err));
+		results_json(&got, &res);
+		is_str(n < 0 ? err : got.data, t[i].want, "wrap %zu: results",
+		    i);
+		kp_jqx_free(q);
+	}
+	/* a syntax error names the program's own text, not the wrapper */
+	q = kp_jqx_new("$key +", vars, 0, err, sizeof(err));
+	is_str(err, "syntax error, unexpected $end (Unix shell quoting "
+	    "issues?) at <top-level>, line 1", "wrap: jq's message for the "
+	    "program as written");
+	kp_record_free(&r);
+	kp_buf_free(&res);
+	kp_buf_free(&got);
+}
+
 int
 main(void)
 {
 	jp = kp_json_parser_new();
 	test_compile();
+	test_wrap();
 	test_programs();
 	test_vars(0);
 	test_vars(KP_JQX_TEXT);
