@@ -1199,35 +1199,47 @@ jq_debug(void *arg, const char *json, size_t n)
 	fprintf(stderr, "[\"DEBUG:\",%.*s]\n", (int)n, json);
 }
 
+/* Compile the program, --key and the branches: as one set, so that
+ * libjq binds its builtins once (kp_jqx_new_set()). */
 static int
 compile_all(struct run *r)
 {
 	struct conf *c = r->c;
+	const char **progs;
+	struct kp_jqx **qs;
 	char err[1024];
-	size_t i;
+	size_t i, n = 0, bad, b0;
 
-	if ((r->q = kp_jqx_new(c->expr, kp_jqx_record_vars, 0, err,
-	    sizeof(err))) == NULL) {
-		kp_err("cannot compile '%s': %s", c->expr, err);
-		return EX_USAGE;
-	}
-	if (c->key_expr && (r->kq = kp_jqx_new(c->key_expr,
-	    kp_jqx_record_vars, 0, err, sizeof(err))) == NULL) {
-		kp_err("cannot compile --key '%s': %s", c->key_expr, err);
-		return EX_USAGE;
-	}
-	for (i = 0; i < c->nbranches; i++) {
-		if ((c->branches[i].q = kp_jqx_new(c->branches[i].expr,
-		    kp_jqx_record_vars, 0, err, sizeof(err))) == NULL) {
+	progs = kp_xcalloc(2 + c->nbranches, sizeof(*progs));
+	qs = kp_xcalloc(2 + c->nbranches, sizeof(*qs));
+	progs[n++] = c->expr;
+	if (c->key_expr)
+		progs[n++] = c->key_expr;
+	b0 = n;
+	for (i = 0; i < c->nbranches; i++)
+		progs[n++] = c->branches[i].expr;
+	if ((bad = kp_jqx_new_set(progs, n, kp_jqx_record_vars, 0, qs, err,
+	    sizeof(err))) < n) {
+		if (bad == 0)
+			kp_err("cannot compile '%s': %s", c->expr, err);
+		else if (bad < b0)
+			kp_err("cannot compile --key '%s': %s", c->key_expr, err);
+		else
 			kp_err("cannot compile --branch %s '%s': %s",
-			    c->branches[i].name, c->branches[i].expr, err);
-			return EX_USAGE;
-		}
-		kp_jqx_set_debug(c->branches[i].q, jq_debug, NULL);
+			    c->branches[bad - b0].name, progs[bad], err);
+		free(progs);
+		free(qs);
+		return EX_USAGE;
 	}
-	kp_jqx_set_debug(r->q, jq_debug, NULL);
-	if (r->kq)
-		kp_jqx_set_debug(r->kq, jq_debug, NULL);
+	r->q = qs[0];
+	if (c->key_expr)
+		r->kq = qs[1];
+	for (i = 0; i < c->nbranches; i++)
+		c->branches[i].q = qs[b0 + i];
+	for (i = 0; i < n; i++)
+		kp_jqx_set_debug(qs[i], jq_debug, NULL);
+	free(progs);
+	free(qs);
 	return 0;
 }
 

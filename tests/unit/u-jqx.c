@@ -448,6 +448,91 @@ test_debug(void)
 	kp_buf_free(&seen);
 }
 
+/* kp_jqx_new_set(): each handle runs its own program, whatever ran
+ * before it on the shared state; errors name the program that has them;
+ * a set that cannot be one compiles program by program.  Expected values
+ * worked by hand (and with jq -c on the same inputs). */
+static void
+test_set(void)
+{
+	static const char *const vars[] = { "key", "topic", NULL };
+	const char *progs[] = { ".a + 1", "$key, .b", "(.a | . > 1) and "
+	    "($topic == null)", ".a | debug" };
+	const char *bad[] = { ".a", "$key +", "." };
+	const char *loc[] = { "1", "$__loc__.line" };
+	struct kp_buf mp = {0}, res = {0}, got = {0}, seen = {0};
+	struct kp_record r;
+	struct kp_jqx *q[4];
+	char err[512];
+	size_t i;
+	int truth = -1;
+	long n;
+
+	kp_record_init(&r);
+	kp_record_set_key(&r, "k7", 2);
+	ok(kp_jqx_new_set(progs, 4, vars, 0, q, err, sizeof(err)) == 4,
+	    "set: compiles");
+	ok(q[0] != NULL && !kp_jqx_uses_vars(q[0]) && kp_jqx_uses_var(q[1], 0)
+	    && !kp_jqx_uses_var(q[1], 1) && kp_jqx_uses_var(q[2], 1),
+	    "set: each handle knows its own variables");
+	kp_jqx_set_debug(q[3], debug_to_buf, &seen);
+	for (i = 0; i < 4; i++)
+		kp_jqx_set_record(q[i], &r);
+	pack_json(&mp, "{\"a\":2,\"b\":\"x\"}");
+	/* one result of q[1] only: its run is cut short, q[0]'s follows */
+	n = kp_jqx_run(q[1], mp.data, mp.len, 1, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "\"k7\"", "set: $key (max 1)");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[0], mp.data, mp.len, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "3", "set: .a + 1 after it");
+	ok(kp_jqx_test(q[2], mp.data, mp.len, &truth, err, sizeof(err)) == 0 &&
+	    truth == 1, "set: the predicate");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[1], mp.data, mp.len, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "\"k7\" \"x\"", "set: $key, .b in full");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[3], mp.data, mp.len, 0, &res, err, sizeof(err));
+	is_str(seen.data, "2;", "set: debug reaches the handle's callback");
+	ok(n == 1, "set: one result of debug");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[0], NULL, 0, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "1", "set: null input");
+	/* freed out of order: the state goes with the last */
+	kp_jqx_free(q[2]);
+	kp_jqx_free(q[0]);
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[1], mp.data, mp.len, 0, &res, err, sizeof(err));
+	ok(n == 2, "set: a handle runs after others are freed");
+	kp_jqx_free(q[3]);
+	kp_jqx_free(q[1]);
+
+	/* not NULL before: the call must clear them */
+	q[0] = q[1] = q[2] = (struct kp_jqx *)(void *)&truth;
+	ok(kp_jqx_new_set(bad, 3, vars, 0, q, err, sizeof(err)) == 1 &&
+	    q[0] == NULL && q[1] == NULL && q[2] == NULL,
+	    "set: the second program does not compile, nothing is left");
+	is_str(err, "syntax error, unexpected $end (Unix shell quoting "
+	    "issues?) at <top-level>, line 1", "set: jq's message for it");
+	/* $__loc__ counts the program's own lines: compiled on its own */
+	ok(kp_jqx_new_set(loc, 2, NULL, 0, q, err, sizeof(err)) == 2,
+	    "set with $__loc__: compiles");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[1], NULL, 0, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "1", "set: $__loc__ is line 1 of its program");
+	kp_jqx_free(q[0]);
+	kp_jqx_free(q[1]);
+	kp_record_free(&r);
+	kp_buf_free(&mp);
+	kp_buf_free(&res);
+	kp_buf_free(&got);
+	kp_buf_free(&seen);
+}
+
 /* ---- benchmark (KPIPE_BENCH) ---- */
 
 static double
@@ -580,6 +665,7 @@ main(void)
 	jp = kp_json_parser_new();
 	test_compile();
 	test_wrap();
+	test_set();
 	test_programs();
 	test_vars(0);
 	test_vars(KP_JQX_TEXT);
