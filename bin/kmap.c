@@ -853,7 +853,11 @@ consume(struct run *r)
 		    kp_txn_pending(r->txn) ? 10 : 100);
 		if (r->pk)
 			rd_kafka_poll(r->pk, 0);
-		if (m == NULL || kp_mono_ms() - r->last_store >= STORE_EVERY_MS)
+		/* stored offsets commit every --commit-interval: store at
+		 * least as often */
+		if (m == NULL || kp_mono_ms() - r->last_store >= (c->commit_ms &&
+		    c->commit_ms < STORE_EVERY_MS ? c->commit_ms :
+		    STORE_EVERY_MS))
 			store_offsets(r);
 		if (m == NULL)
 			continue;
