@@ -21,6 +21,13 @@
  * commit only when every output of the record at it, and of every record
  * before it on its partition, has been delivered (delivery reports) or
  * flushed to its file.
+ *
+ * With --exactly-once (--from, and topic outputs only), kmap runs a
+ * consume-transform-produce loop in Kafka transactions (txn.h): every
+ * output of a record, on every branch, and its dead letter go into the
+ * open transaction with the record's offset, and commit together every
+ * --commit-interval.  kmap holds no state: on an abort the consumer is
+ * rewound (txn.c) and the records are transformed again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +48,9 @@
 #include "log.h"
 #include "mp.h"
 #include "path.h"
+#include "txn.h"
 #include "util.h"
+#include "window.h"
 
 #define USAGE \
 "usage: kmap [-qv] [-I format] [-O format] [--key expr]\n" \
@@ -50,7 +59,7 @@
 "       kmap [-eqv] [-b brokers] [-d contexts] [-F file] [-X prop=value]\n" \
 "            --from topic -G group [-I format] [-O format] [--key expr]\n" \
 "            [--branch name=expr ...] [--default name] [--to dest ...]\n" \
-"            [--dlq file] expr\n"
+"            [--commit-interval ms] [--exactly-once] [--dlq topic|file] expr\n"
 
 #define STORE_EVERY_MS	1000
 
@@ -90,6 +99,8 @@ struct conf {
 	const char		*dlq_path;
 	char			**files;
 	int			 nfiles;
+	int			 eos;		/* --exactly-once */
+	int64_t			 commit_ms;	/* --commit-interval; 0: default */
 };
 
 /* A consumed record whose outputs are not all delivered yet. */
@@ -144,11 +155,15 @@ struct run {
 	rd_kafka_topic_partition_list_t *stop;	/* -e */
 	int			 live;
 	int64_t			 last_store;
+	/* --exactly-once */
+	struct kp_txn		*txn;
 	/* counts and state */
 	unsigned long long	 nin, ndead, nfailed;
 	int			 done;		/* stop reading */
 	int			 exit_code;
 };
+
+static void	eos_redo(struct run *, const char *);
 
 static void
 usage(int code)
@@ -217,6 +232,20 @@ emit(struct run *r, struct dest *d, struct kp_record *rec, struct inflight *f)
 		    d->target : "stdout", strerror(errno));
 		fail(r, EX_IOERR);
 		return -1;
+	}
+	if (r->txn) {
+		char why[512];
+
+		err = kp_record_produce(r->pk, d->target, RD_KAFKA_PARTITION_UA,
+		    rec, r->vf, NULL);
+		if (err) {
+			snprintf(why, sizeof(why), "cannot produce to topic "
+			    "'%s': %s", d->target, rd_kafka_err2str(err));
+			eos_redo(r, why);
+			return -1;
+		}
+		kp_txn_produced(r->txn, 1);
+		return 0;
 	}
 	if (f)
 		f->pending++;
@@ -297,6 +326,81 @@ track_done(struct run *r)
 		r->cur->done = r->cur_next;
 }
 
+/* The current record is dealt with: its outputs or its dead letter are
+ * written, in flight, or (--exactly-once) in the open transaction. */
+static void
+record_done(struct run *r)
+{
+	if (r->txn == NULL)
+		track_done(r);
+	else if (r->cur)
+		kp_txn_processed(r->txn, r->cur->topic, r->cur->partition,
+		    r->cur_next - 1);
+}
+
+/* ---- --exactly-once ---- */
+
+/* What a commit or an abort came to.  Returns st. */
+static enum kp_txn_status
+eos_status(struct run *r, enum kp_txn_status st, const char *err)
+{
+	if (st == KP_TXN_ABORTED) {
+		kp_warn("transaction aborted: %s", err);
+	} else if (st == KP_TXN_FATAL) {
+		if (!r->exit_code)
+			kp_err("%s", err);
+		fail(r, kp_txn_exit_code(r->txn));
+	}
+	return st;
+}
+
+static enum kp_txn_status
+eos_commit(struct run *r)
+{
+	char err[512];
+
+	return eos_status(r, kp_txn_commit(r->txn, err, sizeof(err)), err);
+}
+
+static enum kp_txn_status
+eos_abort(struct run *r, const char *why)
+{
+	char err[512];
+	enum kp_txn_status st = kp_txn_abort(r->txn, err, sizeof(err));
+
+	return eos_status(r, st, st == KP_TXN_ABORTED ? why : err);
+}
+
+/* An output or the dead letter of the current record could not be
+ * produced in the open transaction, which may hold some of its other
+ * outputs: abort it.  The record is marked processed first, so that the
+ * rewind takes its partition back to it (or before) even when it was
+ * the partition's first in the transaction; it is then read again. */
+static void
+eos_redo(struct run *r, const char *why)
+{
+	record_done(r);
+	eos_abort(r, why);
+}
+
+/* An abort rewound topic/partition: with -e, it is not at its end any
+ * more. */
+static void
+eos_rewound(void *opaque, const char *topic, int32_t partition,
+    int64_t offset)
+{
+	struct run *r = opaque;
+	rd_kafka_topic_partition_t *tp;
+
+	kp_info("topic '%s' partition %d: reading again from offset %lld",
+	    topic, (int)partition, (long long)offset);
+	if (r->stop && (tp = rd_kafka_topic_partition_list_find(r->stop, topic,
+	    partition)) != NULL && tp->offset < 0) {
+		tp->offset = 0;
+		r->live++;
+	}
+}
+
 static void
 dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -304,6 +408,18 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct inflight *f = m->_private;
 
 	(void)rk;
+	if (r->txn) {
+		/* a failed delivery, of an output or of a dead letter, fails
+		 * the transaction's commit: it aborts, and the records are
+		 * read again */
+		if (m->err && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+		    m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+			kp_info("cannot deliver %s to topic '%s': %s",
+			    kp_dlq_is_letter(r->dlq, m->_private) ?
+			    "a dead letter" : "a record",
+			    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+		return;
+	}
 	if (m->err) {
 		/* the offset stays uncommitted: a restart reads it again */
 		if (r->nfailed++ == 0)
@@ -326,7 +442,7 @@ store_offsets(struct run *r)
 	struct track *t;
 
 	r->last_store = kp_mono_ms();
-	if (r->rk == NULL || r->nfailed || flush_files(r) < 0)
+	if (r->rk == NULL || r->txn || r->nfailed || flush_files(r) < 0)
 		return;
 	l = rd_kafka_topic_partition_list_new(8);
 	for (t = r->tracks; t; t = t->link)
@@ -353,8 +469,10 @@ flush_producer(struct run *r)
 
 /* ---- records ---- */
 
-/* A record that cannot be processed: to the dead-letter file, or stop
- * with 65.  raw/n: the original value bytes.  Returns 0 to go on. */
+/* A record that cannot be processed: to the dead letters (--dlq), or
+ * stop with 65.  raw/n: the original value bytes.  Returns 0 when the
+ * record is dealt with (the caller marks it done), 1 when the
+ * transaction aborted (the record is read again), -1 to stop. */
 static int
 bad_record(struct run *r, const void *raw, size_t n, const char *why)
 {
@@ -362,13 +480,23 @@ bad_record(struct run *r, const void *raw, size_t n, const char *why)
 
 	kp_record_where(&r->rec, where, sizeof(where));
 	if (r->dlq) {
+		/* to a topic through a producer of its own, this returns
+		 * once the letter is acknowledged; in a transaction, once it
+		 * is produced in it */
 		if (kp_dlq_write(r->dlq, &r->rec, raw, n, why) < 0) {
-			kp_err("cannot write dead letter: %s", strerror(errno));
-			fail(r, EX_IOERR);
+			if (r->txn) {
+				eos_redo(r, kp_dlq_strerror(r->dlq));
+				return r->done ? -1 : 1;
+			}
+			kp_err("%s: %s", where, kp_dlq_strerror(r->dlq));
+			fail(r, kp_dlq_exit_code(r->dlq));
 			return -1;
 		}
 		r->ndead++;
-		kp_info("%s: %s (sent to the dead-letter file)", where, why);
+		if (r->txn)
+			kp_txn_produced(r->txn, 1);
+		kp_info("%s: %s (sent to the dead-letter %s)", where, why,
+		    kp_dlq_is_topic(r->dlq) ? "topic" : "file");
 		return 0;
 	}
 	kp_err("%s: %s", where, why);
@@ -516,7 +644,7 @@ process(struct run *r, const void *raw, size_t rawn)
 	}
 
 	/* every result is good: out they go */
-	if (r->cur && any_topic) {
+	if (r->cur && any_topic && r->txn == NULL) {
 		f = inflight_add(r->cur, r->cur_next);
 		f->pending = 1;		/* ours, until all are produced */
 	}
@@ -548,11 +676,13 @@ process(struct run *r, const void *raw, size_t rawn)
 	}
 	if (r->done)
 		return -1;	/* f keeps our hold: nothing from here commits */
+	if (i < r->nouts)
+		return 0;	/* the transaction aborted: read again */
 	if (f) {
 		if (--f->pending == 0)
 			track_advance(r->cur);
 	} else {
-		track_done(r);
+		record_done(r);
 	}
 	if (r->pk)
 		rd_kafka_poll(r->pk, 0);
@@ -560,9 +690,13 @@ process(struct run *r, const void *raw, size_t rawn)
 bad:
 	if (raw == NULL)
 		raw_value(r, &raw, &rawn);
-	if (bad_record(r, raw, rawn, why) < 0)
+	switch (bad_record(r, raw, rawn, why)) {
+	case -1:
 		return -1;
-	track_done(r);
+	case 0:
+		record_done(r);
+		break;
+	}
 	return 0;
 }
 
@@ -664,9 +798,17 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
 		/* everything read goes out, then its offsets commit */
-		flush_producer(r);
-		store_offsets(r);
-		rd_kafka_commit(rk, NULL, 0);
+		if (r->txn) {
+			if (rd_kafka_assignment_lost(rk))
+				eos_abort(r, "the assignment was lost");
+			else
+				eos_commit(r);
+			kp_txn_forget(r->txn, parts);
+		} else {
+			flush_producer(r);
+			store_offsets(r);
+			rd_kafka_commit(rk, NULL, 0);
+		}
 		for (i = 0; i < parts->cnt; i++) {
 			t = track_get(r, parts->elems[i].topic,
 			    parts->elems[i].partition);
@@ -696,12 +838,26 @@ consume(struct run *r)
 	char err[512];
 
 	while (!kp_stop && !r->done) {
-		if (r->stop && r->live == 0 && r->stop->cnt > 0)
-			break;
-		m = rd_kafka_consumer_poll(r->rk, 100);
+		if (r->stop && r->live == 0 && r->stop->cnt > 0) {
+			/* in a transaction, the last one must commit (an
+			 * abort reads its records again) */
+			if (r->txn == NULL || eos_commit(r) != KP_TXN_ABORTED)
+				break;
+			continue;
+		}
+		if (r->txn && kp_txn_due(r->txn)) {
+			eos_commit(r);
+			continue;
+		}
+		m = rd_kafka_consumer_poll(r->rk, r->txn &&
+		    kp_txn_pending(r->txn) ? 10 : 100);
 		if (r->pk)
 			rd_kafka_poll(r->pk, 0);
-		if (m == NULL || kp_mono_ms() - r->last_store >= STORE_EVERY_MS)
+		/* stored offsets commit every --commit-interval: store at
+		 * least as often */
+		if (m == NULL || kp_mono_ms() - r->last_store >= (c->commit_ms &&
+		    c->commit_ms < STORE_EVERY_MS ? c->commit_ms :
+		    STORE_EVERY_MS))
 			store_offsets(r);
 		if (m == NULL)
 			continue;
@@ -726,7 +882,7 @@ consume(struct run *r)
 		    sizeof(err)) < 0) {
 			r->nin++;
 			if (bad_record(r, m->payload, m->len, err) == 0)
-				track_done(r);
+				record_done(r);
 		} else {
 			process(r, m->payload, m->payload ? m->len : 0);
 		}
@@ -754,7 +910,7 @@ new_client(struct run *r, rd_kafka_type_t type)
 	struct conf *c = r->c;
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
-	char err[512];
+	char err[512], ms[32];
 
 	if ((conf = kp_kconf_build(&c->kc, type == RD_KAFKA_CONSUMER ?
 	    cdefaults : pdefaults, err, sizeof(err))) == NULL) {
@@ -762,9 +918,14 @@ new_client(struct run *r, rd_kafka_type_t type)
 		fail(r, EX_CONFIG);
 		return NULL;
 	}
+	snprintf(ms, sizeof(ms), "%lld", (long long)c->commit_ms);
 	if (type == RD_KAFKA_CONSUMER) {
 		if (rd_kafka_conf_set(conf, "group.id", c->group, err,
-		    sizeof(err)) != RD_KAFKA_CONF_OK) {
+		    sizeof(err)) != RD_KAFKA_CONF_OK ||
+		    (r->txn && kp_txn_consumer_conf(conf, err,
+		    sizeof(err)) < 0) || (!r->txn && c->commit_ms &&
+		    rd_kafka_conf_set(conf, "auto.commit.interval.ms", ms, err,
+		    sizeof(err)) != RD_KAFKA_CONF_OK)) {
 			kp_err("%s", err);
 			rd_kafka_conf_destroy(conf);
 			fail(r, EX_CONFIG);
@@ -772,6 +933,13 @@ new_client(struct run *r, rd_kafka_type_t type)
 		}
 		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	} else {
+		if (r->txn && kp_txn_producer_conf(r->txn, conf, err,
+		    sizeof(err)) < 0) {
+			kp_err("%s", err);
+			rd_kafka_conf_destroy(conf);
+			fail(r, EX_CONFIG);
+			return NULL;
+		}
 		rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
 	}
 	rd_kafka_conf_set_opaque(conf, r);
@@ -789,7 +957,7 @@ run_kafka(struct run *r)
 {
 	struct conf *c = r->c;
 	rd_kafka_topic_partition_list_t *t;
-	char *topics, *tok, *save = NULL;
+	char *topics, *tok, *save = NULL, err[512];
 
 	if ((r->rk = new_client(r, RD_KAFKA_CONSUMER)) == NULL)
 		return 0;
@@ -807,13 +975,36 @@ run_kafka(struct run *r)
 		fail(r, EX_CONFIG);
 	}
 	rd_kafka_topic_partition_list_destroy(t);
+	if (!r->done && r->txn) {
+		if (kp_txn_start(r->txn, r->pk, r->rk, err, sizeof(err)) < 0) {
+			kp_err("%s", err);
+			fail(r, kp_txn_exit_code(r->txn));
+		} else {
+			kp_info("transactional id '%s'", kp_txn_id(r->txn));
+		}
+	}
 	if (!r->done)
 		consume(r);
-	/* orderly stop: outputs, then offsets, then leave the group */
-	flush_producer(r);
-	store_offsets(r);
-	rd_kafka_commit(r->rk, NULL, 0);
+	/* orderly stop: outputs, then offsets, then leave the group; in a
+	 * transaction, what was processed commits (a fatal error has
+	 * closed it, and then nothing does) */
+	if (r->txn) {
+		eos_commit(r);
+	} else {
+		flush_producer(r);
+		store_offsets(r);
+		rd_kafka_commit(r->rk, NULL, 0);
+	}
 	rd_kafka_consumer_close(r->rk);
+	if (r->txn) {
+		struct kp_txn_stats st;
+
+		kp_txn_get_stats(r->txn, &st);
+		kp_info("transactions: %lu committed (%lu records in, %lu out), "
+		    "%lu aborted (%lu records in, %lu out, read again)",
+		    st.commits, st.in_committed, st.out_committed, st.aborts,
+		    st.in_aborted, st.out_aborted);
+	}
 	return 0;
 }
 
@@ -905,6 +1096,20 @@ make_dests(struct run *r)
 			    c->default_branch);
 			return EX_USAGE;
 		}
+	}
+	/* a transaction holds topics only: every output must be one */
+	for (i = 0; c->eos && i < r->ndests; i++) {
+		struct dest *d = &r->dests[i];
+
+		if (d->topic || (d == &r->dests[0] && r->dflt != d))
+			continue;
+		if (d->spec == NULL)
+			kp_err("--exactly-once needs --to TOPIC: standard output "
+			    "is outside the transaction");
+		else
+			kp_err("--exactly-once writes topics only: --to '%s' is "
+			    "a file, outside the transaction", d->spec);
+		return EX_USAGE;
 	}
 	return 0;
 }
@@ -998,35 +1203,47 @@ jq_debug(void *arg, const char *json, size_t n)
 	fprintf(stderr, "[\"DEBUG:\",%.*s]\n", (int)n, json);
 }
 
+/* Compile the program, --key and the branches: as one set, so that
+ * libjq binds its builtins once (kp_jqx_new_set()). */
 static int
 compile_all(struct run *r)
 {
 	struct conf *c = r->c;
+	const char **progs;
+	struct kp_jqx **qs;
 	char err[1024];
-	size_t i;
+	size_t i, n = 0, bad, b0;
 
-	if ((r->q = kp_jqx_new(c->expr, kp_jqx_record_vars, 0, err,
-	    sizeof(err))) == NULL) {
-		kp_err("cannot compile '%s': %s", c->expr, err);
-		return EX_USAGE;
-	}
-	if (c->key_expr && (r->kq = kp_jqx_new(c->key_expr,
-	    kp_jqx_record_vars, 0, err, sizeof(err))) == NULL) {
-		kp_err("cannot compile --key '%s': %s", c->key_expr, err);
-		return EX_USAGE;
-	}
-	for (i = 0; i < c->nbranches; i++) {
-		if ((c->branches[i].q = kp_jqx_new(c->branches[i].expr,
-		    kp_jqx_record_vars, 0, err, sizeof(err))) == NULL) {
+	progs = kp_xcalloc(2 + c->nbranches, sizeof(*progs));
+	qs = kp_xcalloc(2 + c->nbranches, sizeof(*qs));
+	progs[n++] = c->expr;
+	if (c->key_expr)
+		progs[n++] = c->key_expr;
+	b0 = n;
+	for (i = 0; i < c->nbranches; i++)
+		progs[n++] = c->branches[i].expr;
+	if ((bad = kp_jqx_new_set(progs, n, kp_jqx_record_vars, 0, qs, err,
+	    sizeof(err))) < n) {
+		if (bad == 0)
+			kp_err("cannot compile '%s': %s", c->expr, err);
+		else if (bad < b0)
+			kp_err("cannot compile --key '%s': %s", c->key_expr, err);
+		else
 			kp_err("cannot compile --branch %s '%s': %s",
-			    c->branches[i].name, c->branches[i].expr, err);
-			return EX_USAGE;
-		}
-		kp_jqx_set_debug(c->branches[i].q, jq_debug, NULL);
+			    c->branches[bad - b0].name, progs[bad], err);
+		free(progs);
+		free(qs);
+		return EX_USAGE;
 	}
-	kp_jqx_set_debug(r->q, jq_debug, NULL);
-	if (r->kq)
-		kp_jqx_set_debug(r->kq, jq_debug, NULL);
+	r->q = qs[0];
+	if (c->key_expr)
+		r->kq = qs[1];
+	for (i = 0; i < c->nbranches; i++)
+		c->branches[i].q = qs[b0 + i];
+	for (i = 0; i < n; i++)
+		kp_jqx_set_debug(qs[i], jq_debug, NULL);
+	free(progs);
+	free(qs);
 	return 0;
 }
 
@@ -1034,10 +1251,15 @@ static int
 run(struct conf *c)
 {
 	struct run r = { .c = c };
+	struct kp_txn_opts to = {
+		.group = c->group, .program = "kmap",
+		.interval_ms = c->commit_ms, .max_aborts = KP_TXN_MAX_ABORTS,
+		.rewound = eos_rewound, .opaque = &r,
+	};
 	struct track *t;
 	char err[512];
 	size_t i;
-	int rc;
+	int rc, wedged;
 
 	kp_record_init(&r.rec);
 	msgpack_zone_init(&r.zone, 1024);
@@ -1045,11 +1267,16 @@ run(struct conf *c)
 	    KP_VF_RAW : KP_VF_JSON;
 	r.jp = kp_json_parser_new();
 	if ((rc = compile_all(&r)) == 0 && (rc = make_dests(&r)) == 0 &&
-	    (rc = open_dests(&r)) == 0) {
-		if (c->dlq_path && (r.dlq = kp_dlq_open_file(c->dlq_path, "kmap",
-		    err, sizeof(err))) == NULL) {
+	    c->eos && (r.txn = kp_txn_new(&to, err, sizeof(err))) == NULL) {
+		kp_err("%s", err);
+		rc = EX_CONFIG;
+	}
+	if (rc == 0 && (rc = open_dests(&r)) == 0) {
+		/* in a transaction, dead letters go in it too */
+		if (c->dlq_path && (r.dlq = kp_dlq_open(c->dlq_path, &c->kc,
+		    r.txn ? r.pk : NULL, "kmap", err, sizeof(err),
+		    &rc)) == NULL) {
 			kp_err("%s", err);
-			rc = EX_CANTCREAT;
 		} else if (c->topic) {
 			run_kafka(&r);
 		} else {
@@ -1065,7 +1292,10 @@ run(struct conf *c)
 		fail(&r, EX_IOERR);
 	if (r.rk)
 		rd_kafka_destroy(r.rk);
-	if (r.pk)
+	/* a producer whose call never came back is left to the exit */
+	wedged = kp_txn_wedged(r.txn);
+	kp_txn_free(r.txn);
+	if (r.pk && !wedged)
 		rd_kafka_destroy(r.pk);
 	if (r.dests)
 		close_dests(&r);
@@ -1128,7 +1358,10 @@ add_branch(struct conf *c, const char *arg)
 static int
 parse_args(int argc, char **argv, struct conf *c)
 {
-	enum { OPT_BRANCH = 256, OPT_DEFAULT, OPT_DLQ, OPT_KEY, OPT_TO };
+	enum {
+		OPT_BRANCH = 256, OPT_COMMIT_INTERVAL, OPT_DEFAULT, OPT_DLQ,
+		OPT_EXACTLY_ONCE, OPT_KEY, OPT_TO
+	};
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, 'b' },
 		{ "debug", required_argument, NULL, 'd' },
@@ -1144,12 +1377,16 @@ parse_args(int argc, char **argv, struct conf *c)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "branch", required_argument, NULL, OPT_BRANCH },
+		{ "commit-interval", required_argument, NULL,
+		    OPT_COMMIT_INTERVAL },
 		{ "default", required_argument, NULL, OPT_DEFAULT },
 		{ "dlq", required_argument, NULL, OPT_DLQ },
+		{ "exactly-once", no_argument, NULL, OPT_EXACTLY_ONCE },
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ NULL, 0, NULL, 0 }
 	};
+	const char *name;
 	char err[512];
 	size_t i;
 	int ch, rc, kafka_out = 0;
@@ -1218,11 +1455,27 @@ parse_args(int argc, char **argv, struct conf *c)
 			if ((rc = add_branch(c, optarg)) != 0)
 				return rc;
 			break;
+		case OPT_COMMIT_INTERVAL:
+			if (kp_duration_parse(optarg, &c->commit_ms, err,
+			    sizeof(err)) < 0) {
+				kp_err("--commit-interval: %s", err);
+				return EX_USAGE;
+			}
+			if (c->commit_ms <= 0 || c->commit_ms > INT32_MAX) {
+				kp_err("--commit-interval '%s' is %s", optarg,
+				    c->commit_ms <= 0 ? "not positive" :
+				    "too large");
+				return EX_USAGE;
+			}
+			break;
 		case OPT_DEFAULT:
 			c->default_branch = optarg;
 			break;
 		case OPT_DLQ:
 			c->dlq_path = optarg;
+			break;
+		case OPT_EXACTLY_ONCE:
+			c->eos = 1;
 			break;
 		case OPT_KEY:
 			c->key_expr = optarg;
@@ -1274,6 +1527,17 @@ parse_args(int argc, char **argv, struct conf *c)
 	}
 	if (c->default_branch && c->nbranches == 0) {
 		kp_err("--default needs --branch");
+		return EX_USAGE;
+	}
+	if ((c->eos || c->commit_ms) && !c->topic) {
+		kp_err("--exactly-once and --commit-interval need --from TOPIC: "
+		    "a transaction commits the input offsets with the output");
+		return EX_USAGE;
+	}
+	if (c->eos && c->dlq_path && kp_dlq_target(c->dlq_path,
+	    kp_kconf_has_brokers(&c->kc), &name) == KP_DLQ_FILE) {
+		kp_err("--exactly-once needs a dead-letter topic: '%s' is a "
+		    "file, outside the transaction", name);
 		return EX_USAGE;
 	}
 	return 0;

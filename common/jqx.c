@@ -20,14 +20,19 @@ const char *const kp_jqx_record_vars[] = {
 
 struct kp_jqx {
 	jq_state		*jq;
+	int			*refs;		/* a set's handles share jq */
+	int			 sel;		/* index in its set, or -1 */
 	int			 flags;
 	size_t			 nvars;
 	char			**names;
 	jv			*vals;
 	int			*used;
-	size_t			*bound;		/* indices of used vars, in order */
+	size_t			*bound;		/* indices of bound vars, in order:
+						 * the used ones, or in a set
+						 * those any program uses */
 	size_t			 nbound;
-	size_t			 next;		/* next bound var `input` returns */
+	size_t			 next;		/* next item `input` returns: the
+						 * set index, then bound vars */
 	int			 recvar[NRECVARS];	/* var index, or -1 */
 	int			 compiling;
 	struct kp_buf		 cerr;		/* first compile error */
@@ -312,10 +317,18 @@ static jv
 input_cb(jq_state *jq, void *data)
 {
 	struct kp_jqx *q = data;
+	size_t k;
 
 	(void)jq;
-	if (q->next < q->nbound)
-		return jv_copy(q->vals[q->bound[q->next++]]);
+	if (q->sel >= 0 && q->next == 0) {
+		q->next++;
+		return jv_number(q->sel);
+	}
+	k = q->next - (q->sel >= 0);
+	if (k < q->nbound) {
+		q->next++;
+		return jv_copy(q->vals[q->bound[k]]);
+	}
 	return jv_invalid();
 }
 
@@ -350,6 +363,63 @@ mentions(const char *prog, const char *name)
 	return 0;
 }
 
+/* Are the parentheses of prog, outside string literals and comments,
+ * balanced and never closed before they open?  Then "(" prog "\n)" is a
+ * valid jq term exactly when prog is a valid expression: its own last
+ * ')' cannot close the wrapper's '('.  Inside a string, \( ... )
+ * interpolates code, whose parentheses count in a frame of their own.
+ * Returns 1 when balanced, 0 when not or not sure. */
+static int
+parens_balanced(const char *prog)
+{
+	enum { CODE, STR };
+	int kind[64], depth[64], top = 0;
+	const char *p;
+
+	kind[0] = CODE;
+	depth[0] = 0;
+	for (p = prog; *p; p++) {
+		if (kind[top] == STR) {
+			if (*p == '"') {
+				top--;
+			} else if (*p == '\\') {
+				if (p[1] == '\0')
+					return 0;
+				if (*++p == '(') {
+					if (++top == 64)
+						return 0;
+					kind[top] = CODE;
+					depth[top] = 0;
+				}
+			}
+			continue;
+		}
+		switch (*p) {
+		case '#':
+			while (p[1] != '\0' && p[1] != '\n')
+				p++;
+			break;
+		case '"':
+			if (++top == 64)
+				return 0;
+			kind[top] = STR;
+			break;
+		case '(':
+			depth[top]++;
+			break;
+		case ')':
+			if (depth[top] > 0)
+				depth[top]--;
+			else if (top > 0)
+				top--;		/* the end of \( ... ) */
+			else
+				return 0;
+			break;
+		}
+	}
+	return top == 0 && depth[0] == 0;
+}
+
 static int
 compile(struct kp_jqx *q, const char *prog, char *errstr, size_t en)
 {
@@ -371,13 +441,14 @@ compile(struct kp_jqx *q, const char *prog, char *errstr, size_t en)
 	return 0;
 }
 
-struct kp_jqx *
-kp_jqx_new(const char *program, const char *const *vars, int flags,
-    char *errstr, size_t en)
+/* A new program for program and vars, not compiled, without jq. */
+static struct kp_jqx *
+alloc_q(const char *program, const char *const *vars, int flags)
 {
 	struct kp_jqx *q = kp_xcalloc(1, sizeof(*q));
 	size_t i, j;
 
+	q->sel = -1;
 	q->flags = flags;
 	for (i = 0; vars && vars[i]; i++)
 		q->nvars++;
@@ -398,25 +469,52 @@ kp_jqx_new(const char *program, const char *const *vars, int flags,
 	}
 	if (flags & KP_JQX_TEXT)
 		q->jp = kp_json_parser_new();
-	if ((q->jq = jq_init()) == NULL) {
-		snprintf(errstr, en, "cannot start jq: out of memory");
-		kp_jqx_free(q);
-		return NULL;
-	}
+	return q;
+}
+
+/* Point jq's callbacks at q. */
+static void
+callbacks(struct kp_jqx *q)
+{
 	/* jq 1.6's jq_init() leaves the debug callback unset: set all */
 	jq_set_error_cb(q->jq, error_cb, q);
 	jq_set_input_cb(q->jq, input_cb, q);
 	jq_set_debug_cb(q->jq, debug_cb, q);
+}
+
+/* Give q a jq of its own.  Returns 0, or -1 with errstr. */
+static int
+init_jq(struct kp_jqx *q, char *errstr, size_t en)
+{
+	if ((q->jq = jq_init()) == NULL) {
+		snprintf(errstr, en, "cannot start jq: out of memory");
+		return -1;
+	}
+	callbacks(q);
 	/* what jq's main sets: without a search path, `import` asserts */
 	jq_set_attr(q->jq, jv_string("JQ_LIBRARY_PATH"),
 	    JV_ARRAY(jv_string("~/.jq")));
 	jq_set_attr(q->jq, jv_string("JQ_ORIGIN"), jv_string("."));
 	jq_set_attr(q->jq, jv_string("PROGRAM_ORIGIN"), jv_string("."));
-	/* the program as written first: its errors name its own text */
-	if (compile(q, program, errstr, en) < 0) {
+	return 0;
+}
+
+struct kp_jqx *
+kp_jqx_new(const char *program, const char *const *vars, int flags,
+    char *errstr, size_t en)
+{
+	struct kp_jqx *q = alloc_q(program, vars, flags);
+	size_t i;
+
+	if (init_jq(q, errstr, en) < 0) {
 		kp_jqx_free(q);
 		return NULL;
 	}
+	/* A compile is most of the start-up (libjq 1.6 parses and binds its
+	 * builtins anew each time: some 20 ms), so a program with variables
+	 * is compiled once, wrapped, when its parentheses show that the
+	 * wrapper cannot change its meaning.  Otherwise, or when that fails,
+	 * the program as written goes first: its errors name its own text. */
 	if (q->nbound) {
 		struct kp_buf w = {0};
 		char err[512];
@@ -424,6 +522,16 @@ kp_jqx_new(const char *program, const char *const *vars, int flags,
 		for (i = 0; i < q->nbound; i++)
 			kp_buf_printf(&w, "input as $%s | ", q->names[q->bound[i]]);
 		kp_buf_printf(&w, "(%s\n)", program);
+		if (parens_balanced(program) && compile(q, w.data, err,
+		    sizeof(err)) == 0) {
+			kp_buf_free(&w);
+			return q;
+		}
+		if (compile(q, program, errstr, en) < 0) {
+			kp_buf_free(&w);
+			kp_jqx_free(q);
+			return NULL;
+		}
 		if (compile(q, w.data, err, sizeof(err)) < 0) {
 			snprintf(errstr, en, "cannot bind variables (a program "
 			    "that uses them cannot import or include "
@@ -433,8 +541,94 @@ kp_jqx_new(const char *program, const char *const *vars, int flags,
 			return NULL;
 		}
 		kp_buf_free(&w);
+	} else if (compile(q, program, errstr, en) < 0) {
+		kp_jqx_free(q);
+		return NULL;
 	}
 	return q;
+}
+
+/* kp_jqx_new_set()'s single compile: "input as $__kp_sel | input as $v
+ * | ... | if $__kp_sel == 0 then (P0) elif ... end", the variables being
+ * those that any program mentions.  Returns 0, or -1 (out untouched)
+ * when a program's parentheses do not show that the wrapper keeps its
+ * meaning, or when the whole does not compile. */
+static int
+new_set(const char *const *progs, size_t n, const char *const *vars,
+    int flags, struct kp_jqx **out)
+{
+	struct kp_jqx **qs = kp_xcalloc(n, sizeof(*qs)), *q0;
+	struct kp_buf w = {0};
+	size_t i, k, nb = 0, *bound;
+	char err[512];
+	int rc = -1;
+
+	/* $__loc__ would count the lines of the whole */
+	for (i = 0; i < n; i++)
+		if (!parens_balanced(progs[i]) || strstr(progs[i], "__loc__")) {
+			free(qs);
+			return -1;
+		}
+	for (i = 0; i < n; i++)
+		qs[i] = alloc_q(progs[i], vars, flags);
+	q0 = qs[0];
+	bound = kp_xcalloc(q0->nvars + 1, sizeof(*bound));
+	for (k = 0; k < q0->nvars; k++)
+		for (i = 0; i < n; i++)
+			if (qs[i]->used[k]) {
+				bound[nb++] = k;
+				break;
+			}
+	kp_buf_adds(&w, "input as $__kp_sel | ");
+	for (k = 0; k < nb; k++)
+		kp_buf_printf(&w, "input as $%s | ", q0->names[bound[k]]);
+	for (i = 0; i < n; i++)
+		kp_buf_printf(&w, "%s $__kp_sel == %zu then (%s\n)\n",
+		    i ? "elif" : "if", i, progs[i]);
+	kp_buf_adds(&w, "else empty end");
+	if (init_jq(q0, err, sizeof(err)) == 0 &&
+	    compile(q0, w.data, err, sizeof(err)) == 0) {
+		q0->refs = kp_xcalloc(1, sizeof(*q0->refs));
+		*q0->refs = (int)n;
+		for (i = 0; i < n; i++) {
+			qs[i]->jq = q0->jq;
+			qs[i]->refs = q0->refs;
+			qs[i]->sel = (int)i;
+			memcpy(qs[i]->bound, bound, nb * sizeof(*bound));
+			qs[i]->nbound = nb;
+			out[i] = qs[i];
+		}
+		rc = 0;
+	} else {
+		for (i = 0; i < n; i++)
+			kp_jqx_free(qs[i]);
+	}
+	kp_buf_free(&w);
+	free(bound);
+	free(qs);
+	return rc;
+}
+
+size_t
+kp_jqx_new_set(const char *const *progs, size_t n, const char *const *vars,
+    int flags, struct kp_jqx **out, char *errstr, size_t en)
+{
+	size_t i, j;
+
+	if (n > 1 && new_set(progs, n, vars, flags, out) == 0)
+		return n;
+	/* one compile each: a program's errors name its own text */
+	for (i = 0; i < n; i++)
+		if ((out[i] = kp_jqx_new(progs[i], vars, flags, errstr,
+		    en)) == NULL) {
+			for (j = 0; j < n; j++) {
+				if (j < i)
+					kp_jqx_free(out[j]);
+				out[j] = NULL;
+			}
+			return i;
+		}
+	return n;
 }
 
 void
@@ -444,6 +638,10 @@ kp_jqx_free(struct kp_jqx *q)
 
 	if (q == NULL)
 		return;
+	if (q->refs && --*q->refs > 0)
+		q->jq = NULL;		/* another handle of the set has it */
+	else
+		free(q->refs);
 	if (q->jq)
 		jq_teardown(&q->jq);
 	for (i = 0; i < q->nvars; i++) {
@@ -477,7 +675,12 @@ kp_jqx_uses_var(const struct kp_jqx *q, size_t i)
 int
 kp_jqx_uses_vars(const struct kp_jqx *q)
 {
-	return q->nbound > 0;
+	size_t i;
+
+	for (i = 0; i < q->nvars; i++)
+		if (q->used[i])
+			return 1;
+	return 0;
 }
 
 static void
@@ -609,6 +812,8 @@ kp_jqx_run(struct kp_jqx *q, const void *mp, size_t n, size_t max,
 	if (to_jv(q, mp, n, &in, errstr, en) < 0)
 		return -1;
 	q->next = 0;
+	if (q->sel >= 0)
+		callbacks(q);	/* the set's jq: this handle's turn */
 	jq_start(q->jq, jv_copy(in), 0);
 	while (max == 0 || (size_t)cnt < max) {
 		r = jq_next(q->jq);
@@ -648,6 +853,8 @@ kp_jqx_test(struct kp_jqx *q, const void *mp, size_t n, int *truth,
 	if (to_jv(q, mp, n, &in, errstr, en) < 0)
 		return -1;
 	q->next = 0;
+	if (q->sel >= 0)
+		callbacks(q);
 	jq_start(q->jq, in, 0);
 	r = jq_next(q->jq);
 	if (!jv_is_valid(r))

@@ -59,6 +59,23 @@ struct kp_jqx *kp_jqx_new(const char *program, const char *const *vars,
 	    int flags, char *errstr, size_t errstr_size);
 void	kp_jqx_free(struct kp_jqx *q);
 
+/* Compile n programs with the same vars into out[0..n), each handle
+ * used as one of kp_jqx_new().  libjq 1.6 parses and binds all its
+ * builtins at every compile (some 20 ms here), so when it can, this
+ * compiles them once, as one jq program that runs program i when it is
+ * fed the index i ("if $__kp_sel == 0 then (P0) elif ..."); the handles
+ * then share one jq state, so a run of one must end (kp_jqx_run() and
+ * kp_jqx_test() return) before a run of another starts; they may be
+ * freed in any order.  A program whose parentheses (outside strings and
+ * comments) do not balance, or that mentions $__loc__, or a set that
+ * does not compile as one (import, include, an error), is compiled on
+ * its own, as kp_jqx_new() does.  Returns n, or the index of the first
+ * program that does not compile, with errstr set as kp_jqx_new() sets
+ * it and out[] all NULL. */
+size_t	kp_jqx_new_set(const char *const *progs, size_t n,
+	    const char *const *vars, int flags, struct kp_jqx **out,
+	    char *errstr, size_t errstr_size);
+
 /* jq's `debug` hands each value it sees to cb, as compact JSON text
  * (borrowed for the call); without a callback `debug` is silent. */
 void	kp_jqx_set_debug(struct kp_jqx *q,

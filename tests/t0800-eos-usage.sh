@@ -1,6 +1,6 @@
 #!/bin/sh
 # t0800-eos-usage.sh - --exactly-once and --commit-interval of krepart,
-# kdlq, kjoin and kagg: usage errors (64), the transactional id (derived from
+# kdlq, kjoin, kagg and kmap: usage errors (64), the transactional id (derived from
 # the group and the program, a slot per live instance, or -X), a fatal
 # transaction error (fenced) exits 75, and an aborted transaction is read
 # again.  The probe at the end says whether the cluster honours
@@ -53,6 +53,31 @@ test_expect_success 'usage: kagg --exactly-once needs --from and --to, topics fo
 	test_expect_code 64 kagg $B $KA --from s -G g --to o --stats 0 &&
 	test_expect_code 64 kagg -k .id -w tumbling:1s 2>err &&
 	grep "no aggregate" err
+'
+
+test_expect_success 'usage: kmap --exactly-once needs --from, topic outputs, a dead-letter topic' '
+	test_expect_code 64 kmap $B --exactly-once --to t . </dev/null 2>err &&
+	grep "need --from" err &&
+	test_expect_code 64 kmap --commit-interval 5 . </dev/null 2>err &&
+	grep "need --from" err &&
+	test_expect_code 64 kmap $B --from s -G g --exactly-once . 2>err &&
+	grep "needs --to TOPIC" err &&
+	test_expect_code 64 kmap $B --from s -G g --to file:o.jsonl \
+	    --exactly-once . 2>err &&
+	grep "topics only" err &&
+	test_expect_code 64 kmap $B --from s -G g --to t --branch a=.a \
+	    --to a=file:a.jsonl --exactly-once . 2>err &&
+	grep "topics only" err &&
+	test_expect_code 64 kmap $B --from s -G g --to t --dlq d.jsonl \
+	    --exactly-once . 2>err &&
+	grep "needs a dead-letter topic" err &&
+	test_expect_code 64 kmap $B --from s -G g --to t --dlq file:d \
+	    --exactly-once . 2>err &&
+	grep "needs a dead-letter topic" err &&
+	test_expect_code 64 kmap $B --from s -G g --to t --commit-interval 0 . 2>err &&
+	grep "not positive" err &&
+	test_expect_code 64 kmap $B --from s -G g --to t --commit-interval 5x . &&
+	! test -e o.jsonl && ! test -e a.jsonl
 '
 
 if ! kafka_up --topic in:3 --topic big:3 --topic out:3 --topic out2:3 --topic valid:3 \
@@ -115,7 +140,11 @@ test_expect_success 'a fatal transaction error (fenced) exits 75' '
 	KPIPE_TEST_TXN=fatal:1 test_expect_code 75 timeout 60 kjoin \
 	    -b "$BROKERS" --from in -G "$UNIQ-f" $GROUP_X --table file:/dev/null \
 	    --to out --exactly-once -e --state-dir st 2>h.err &&
-	grep -i "fatal" h.err
+	grep -i "fatal" h.err &&
+	KPIPE_TEST_TXN=fatal:1 test_expect_code 75 timeout 60 kmap \
+	    -b "$BROKERS" --from in -G "$UNIQ-k" $GROUP_X --to out \
+	    --exactly-once -e . 2>k.err &&
+	grep -i "fatal" k.err
 '
 
 # the probe: a record delivered in a transaction that aborts (kdlq gives

@@ -6,7 +6,7 @@
 
 kafka_up --topic orders:3 --topic big:2 --topic rest:3 --topic mixed:1 \
 	--topic out:1 --topic fromfile:2 --topic five:1 --topic five-out:1 \
-	--topic stream:2 --topic stream-out:1 || exit 1
+	--topic stream:2 --topic stream-out:1 --topic ci:1 --topic ci-out:1 || exit 1
 
 # committed GROUP TOPIC PARTITION: the group's committed offset, as
 # kafka-python (an independent client) reads it; "None" when none
@@ -149,6 +149,45 @@ test_expect_success 'SIGTERM: kmap stops, delivers, commits what it read, exits 
 	kcat -C -b "$BROKERS" -t stream-out -e -q | sort -n >actual &&
 	seq 10 10 600 >expect &&
 	test_cmp expect actual
+'
+
+# librdkafka commits every auto.commit.interval.ms (5 s by default);
+# with --commit-interval 100 the offsets commit within 1.2 s of the last
+# delivery, as kafka-python sees them (one consumer polling the group's
+# committed offset; it prints the ms it waited), three times in a row:
+# the default interval would pass a round by chance about one time in
+# four, all three about one time in 60
+wait_committed() {
+	$PYTHON - "$BROKERS" "$@" <<-\PY
+	import sys, time
+	from kafka import KafkaConsumer, TopicPartition
+	c = KafkaConsumer(bootstrap_servers=sys.argv[1].split(","),
+	                  group_id=sys.argv[2], enable_auto_commit=False)
+	tp = TopicPartition(sys.argv[3], 0)
+	t0 = time.monotonic()
+	while c.committed(tp) != int(sys.argv[4]) and time.monotonic() - t0 < 10:
+	    time.sleep(0.02)
+	print(int((time.monotonic() - t0) * 1000))
+	c.close()
+	PY
+}
+# ci_round N: produce 10 more records, wait for all N out, then for the
+# commit of offset N; prints the ms it waited for the commit
+ci_round() {
+	seq 1 10 | kcat -P -b "$BROKERS" -t ci -p 0 &&
+	i=0 &&
+	while [ "$(kcat -C -b "$BROKERS" -t ci-out -e -q | wc -l)" -lt $1 ] &&
+	    [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done &&
+	wait_committed gci ci $1
+}
+test_expect_success '--commit-interval: offsets commit that often while kmap runs' '
+	{ timeout --foreground 60 kmap -b "$BROKERS" $S --from ci -G gci \
+		--commit-interval 100 --to ci-out . 2>err & } &&
+	pid=$! &&
+	ms1=$(ci_round 10) && ms2=$(ci_round 20) && ms3=$(ci_round 30) &&
+	say "committed $ms1, $ms2, $ms3 ms after the last delivery was seen" &&
+	kill -TERM $pid && wait $pid &&
+	test "$ms1" -lt 1200 && test "$ms2" -lt 1200 && test "$ms3" -lt 1200
 '
 
 test_expect_success 'from a file to a topic: kcat reads back what jq selects' '

@@ -448,6 +448,91 @@ test_debug(void)
 	kp_buf_free(&seen);
 }
 
+/* kp_jqx_new_set(): each handle runs its own program, whatever ran
+ * before it on the shared state; errors name the program that has them;
+ * a set that cannot be one compiles program by program.  Expected values
+ * worked by hand (and with jq -c on the same inputs). */
+static void
+test_set(void)
+{
+	static const char *const vars[] = { "key", "topic", NULL };
+	const char *progs[] = { ".a + 1", "$key, .b", "(.a | . > 1) and "
+	    "($topic == null)", ".a | debug" };
+	const char *bad[] = { ".a", "$key +", "." };
+	const char *loc[] = { "1", "$__loc__.line" };
+	struct kp_buf mp = {0}, res = {0}, got = {0}, seen = {0};
+	struct kp_record r;
+	struct kp_jqx *q[4];
+	char err[512];
+	size_t i;
+	int truth = -1;
+	long n;
+
+	kp_record_init(&r);
+	kp_record_set_key(&r, "k7", 2);
+	ok(kp_jqx_new_set(progs, 4, vars, 0, q, err, sizeof(err)) == 4,
+	    "set: compiles");
+	ok(q[0] != NULL && !kp_jqx_uses_vars(q[0]) && kp_jqx_uses_var(q[1], 0)
+	    && !kp_jqx_uses_var(q[1], 1) && kp_jqx_uses_var(q[2], 1),
+	    "set: each handle knows its own variables");
+	kp_jqx_set_debug(q[3], debug_to_buf, &seen);
+	for (i = 0; i < 4; i++)
+		kp_jqx_set_record(q[i], &r);
+	pack_json(&mp, "{\"a\":2,\"b\":\"x\"}");
+	/* one result of q[1] only: its run is cut short, q[0]'s follows */
+	n = kp_jqx_run(q[1], mp.data, mp.len, 1, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "\"k7\"", "set: $key (max 1)");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[0], mp.data, mp.len, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "3", "set: .a + 1 after it");
+	ok(kp_jqx_test(q[2], mp.data, mp.len, &truth, err, sizeof(err)) == 0 &&
+	    truth == 1, "set: the predicate");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[1], mp.data, mp.len, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "\"k7\" \"x\"", "set: $key, .b in full");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[3], mp.data, mp.len, 0, &res, err, sizeof(err));
+	is_str(seen.data, "2;", "set: debug reaches the handle's callback");
+	ok(n == 1, "set: one result of debug");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[0], NULL, 0, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "1", "set: null input");
+	/* freed out of order: the state goes with the last */
+	kp_jqx_free(q[2]);
+	kp_jqx_free(q[0]);
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[1], mp.data, mp.len, 0, &res, err, sizeof(err));
+	ok(n == 2, "set: a handle runs after others are freed");
+	kp_jqx_free(q[3]);
+	kp_jqx_free(q[1]);
+
+	/* not NULL before: the call must clear them */
+	q[0] = q[1] = q[2] = (struct kp_jqx *)(void *)&truth;
+	ok(kp_jqx_new_set(bad, 3, vars, 0, q, err, sizeof(err)) == 1 &&
+	    q[0] == NULL && q[1] == NULL && q[2] == NULL,
+	    "set: the second program does not compile, nothing is left");
+	is_str(err, "syntax error, unexpected $end (Unix shell quoting "
+	    "issues?) at <top-level>, line 1", "set: jq's message for it");
+	/* $__loc__ counts the program's own lines: compiled on its own */
+	ok(kp_jqx_new_set(loc, 2, NULL, 0, q, err, sizeof(err)) == 2,
+	    "set with $__loc__: compiles");
+	kp_buf_reset(&res);
+	n = kp_jqx_run(q[1], NULL, 0, 0, &res, err, sizeof(err));
+	results_json(&got, &res);
+	is_str(got.data, "1", "set: $__loc__ is line 1 of its program");
+	kp_jqx_free(q[0]);
+	kp_jqx_free(q[1]);
+	kp_record_free(&r);
+	kp_buf_free(&mp);
+	kp_buf_free(&res);
+	kp_buf_free(&got);
+	kp_buf_free(&seen);
+}
+
 /* ---- benchmark (KPIPE_BENCH) ---- */
 
 static double
@@ -508,11 +593,79 @@ bench(void)
 	kp_buf_free(&res);
 }
 
+/* A program with variables is compiled once, wrapped in "( ... )",
+ * when its parentheses outside strings and comments balance: the
+ * wrapper must not make a program valid that jq refuses, nor change
+ * what a valid one means.  Expected values worked by hand (and with
+ * `jq -n --arg key k PROGRAM` for the valid ones). */
+static void
+test_wrap(void)
+{
+	static const char *const vars[] = { "key", NULL };
+	static const struct {
+		const char	*prog;
+		const char	*want;		/* NULL: refused */
+	} t[] = {
+		{ "1) , ($key", NULL },
+		{ "$key) | (.", NULL },
+		{ "$key # (", "\"k\"" },
+		{ "$key # )\n, 1", "\"k\" 1" },
+		{ "\"(\" + $key + \")\"", "\"(k)\"" },
+		{ "\")\" + $key", "\")k\"" },
+		{ "\"\\(1 + (2)) \\($key)\"", "\"3 k\"" },
+		{ "\"\\(\")\")\" + $key", "\")k\"" },
+		{ "\"\\\"(\" + $key", "\"\\\"(k\"" },
+		{ "[$key, (1, (2))]", "[\"k\",1,2]" },
+		{ "def f: $key; f", "\"k\"" },
+		{ "$key; 1", NULL },
+		{ "$key +", NULL },
+	};
+	struct kp_record r;
+	struct kp_buf res = {0}, got = {0};
+	struct kp_jqx *q;
+	char err[512];
+	size_t i;
+	long n;
+
+	kp_record_init(&r);
+	kp_record_set_key(&r, "k", 1);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		q = kp_jqx_new(t[i].prog, vars, 0, err, sizeof(err));
+		if (t[i].want == NULL) {
+			ok(q == NULL, "wrap %zu: refused (%s)", i,
+			    q ? "compiled" : err);
+			kp_jqx_free(q);
+			continue;
+		}
+		if (!ok(q != NULL, "wrap %zu: compiles", i)) {
+			printf("#   %s\n", err);
+			continue;
+		}
+		kp_jqx_set_record(q, &r);
+		kp_buf_reset(&res);
+		n = kp_jqx_run(q, NULL, 0, 0, &res, err, sizeof(err));
+		results_json(&got, &res);
+		is_str(n < 0 ? err : got.data, t[i].want, "wrap %zu: results",
+		    i);
+		kp_jqx_free(q);
+	}
+	/* a syntax error names the program's own text, not the wrapper */
+	q = kp_jqx_new("$key +", vars, 0, err, sizeof(err));
+	is_str(err, "syntax error, unexpected $end (Unix shell quoting "
+	    "issues?) at <top-level>, line 1", "wrap: jq's message for the "
+	    "program as written");
+	kp_record_free(&r);
+	kp_buf_free(&res);
+	kp_buf_free(&got);
+}
+
 int
 main(void)
 {
 	jp = kp_json_parser_new();
 	test_compile();
+	test_wrap();
+	test_set();
 	test_programs();
 	test_vars(0);
 	test_vars(KP_JQX_TEXT);
