@@ -46,8 +46,9 @@
 
 #define USAGE \
 "usage: krepart [-eqv] [-b brokers] [-d contexts] [-F file] [-I format]\n" \
-"               [-k path] [-n partitions] [-X prop=value] [--dlq file]\n" \
-"               [--partitioner name] [--seed n] [--from topic -G group]\n" \
+"               [-k path] [-n partitions] [-X prop=value]\n" \
+"               [--dlq topic|file] [--partitioner name] [--seed n]\n" \
+"               [--from topic -G group]\n" \
 "               [--commit-interval ms] [--exactly-once] --to topic [file ...]\n" \
 "       krepart --dry-run -n partitions [-qv] [-I format] [-k path]\n" \
 "               [--dlq file] [--partitioner name] [file ...]\n" \
@@ -250,7 +251,10 @@ note_key(struct run *r, struct kp_record *rec)
 		    how);
 }
 
-/* Route a bad record: to the dead-letter file, or stop with 65. */
+/* Route a bad record: to the dead-letter target, or stop with 65.  To a
+ * topic of its own producer, kp_dlq_write() returns once the letter is
+ * acknowledged, so the record's offset may be committed after it; in a
+ * transaction, the letter commits or aborts with it. */
 static int
 bad_record(struct run *r, struct kp_record *rec, const void *raw, size_t n,
     const char *why)
@@ -260,16 +264,39 @@ bad_record(struct run *r, struct kp_record *rec, const void *raw, size_t n,
 	kp_record_where(rec, where, sizeof(where));
 	if (r->dlq) {
 		if (kp_dlq_write(r->dlq, rec, raw, n, why) < 0) {
-			kp_err("cannot write dead letter: %s", strerror(errno));
-			r->exit_code = EX_IOERR;
+			kp_err("%s: %s", where, kp_dlq_strerror(r->dlq));
+			r->exit_code = kp_dlq_exit_code(r->dlq);
 			return -1;
 		}
-		kp_info("%s: %s (sent to the dead-letter file)", where, why);
+		kp_info("%s: %s (sent to the dead-letter %s)", where, why,
+		    kp_dlq_is_topic(r->dlq) ? "topic" : "file");
 		return 0;
 	}
 	kp_err("%s: %s", where, why);
 	r->exit_code = EX_DATAERR;
 	return -1;
+}
+
+/* With --dlq, a record that lacks a -k field (absent, or a step into
+ * something that is not an object or array) cannot be keyed as asked: it
+ * is a dead letter.  Returns 1 with the reason in why, else 0.  Without
+ * --dlq such a record keeps a null key (note_key() says so once). */
+static int
+key_missing(struct run *r, struct kp_record *rec, char *why, size_t n)
+{
+	struct kp_val v;
+	size_t i;
+
+	if (r->dlq == NULL)
+		return 0;
+	for (i = 0; i < r->c->nkeys; i++) {
+		kp_path_eval(&r->c->keys[i], rec, &v);
+		if (v.t == KP_V_MISSING) {
+			snprintf(why, n, "no key at '%s'", r->c->keys[i].text);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* Does any -k path read the value (so a topic's value must be decoded)? */
@@ -323,6 +350,11 @@ read_files(struct run *r, emit_fn emit)
 			rc = kp_reader_next(rd, &r->rec, err, sizeof(err));
 			if (rc == 0)
 				break;
+			if (rc == 1 && key_missing(r, &r->rec, err,
+			    sizeof(err))) {
+				r->nread++;
+				rc = -1;
+			}
 			if (rc == 1) {
 				r->nread++;
 				note_key(r, &r->rec);
@@ -699,6 +731,16 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct inflight *f = m->_private;
 
 	(void)rk;
+	if (kp_dlq_is_letter(r->dlq, m->_private)) {
+		/* a dead letter in the transaction: one that failed makes
+		 * the commit fail, and the transaction aborts */
+		if (m->err && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+		    m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+			kp_info("cannot deliver a dead letter to topic '%s': %s",
+			    rd_kafka_topic_name(m->rkt),
+			    rd_kafka_err2str(m->err));
+		return;
+	}
 	if (m->err && r->txn) {
 		/* the transaction cannot commit now: it aborts, and the
 		 * records are read and sent again */
@@ -927,7 +969,8 @@ consume_one(struct run *r, rd_kafka_message_t *m, enum kp_format fmt)
 	r->nread++;
 	f = r->txn ? NULL : inflight_add(r, ip, m->offset + 1);
 	if (kp_record_from_message(&r->rec, m, fmt, r->jp, err,
-	    sizeof(err)) < 0) {
+	    sizeof(err)) < 0 || (r->c->nkeys && key_missing(r, &r->rec, err,
+	    sizeof(err)))) {
 		if (bad_record(r, &r->rec, m->payload, m->len, err) < 0)
 			return;
 		if (r->txn) {
@@ -1066,6 +1109,13 @@ run_to(struct run *r)
 	}
 	if ((rc = output_topic(r)) != 0)
 		goto out;
+	/* under --exactly-once, a dead-letter topic is written by the
+	 * transactional producer, in the transaction */
+	if (c->dlq_path && (r->dlq = kp_dlq_open(c->dlq_path, &c->kc,
+	    r->txn ? r->pk : NULL, "krepart", err, sizeof(err), &rc)) == NULL) {
+		kp_err("%s", err);
+		goto out;
+	}
 	if (c->from) {
 		if ((conf = kp_kconf_build(&c->kc, cdefaults, err,
 		    sizeof(err))) == NULL) {
@@ -1130,9 +1180,9 @@ run_to(struct run *r)
 			r->exit_code = EX_TEMPFAIL;
 	}
 	kp_info("read %llu records, wrote %llu to topic '%s' (%d partition%s, "
-	    "%s), %llu with a null key", r->nread, r->ndelivered, c->to,
-	    (int)r->cnt, r->cnt == 1 ? "" : "s", kp_partitioner_name(c->part),
-	    r->nnull);
+	    "%s), %llu with a null key, %lu dead letters", r->nread,
+	    r->ndelivered, c->to, (int)r->cnt, r->cnt == 1 ? "" : "s",
+	    kp_partitioner_name(c->part), r->nnull, kp_dlq_count(r->dlq));
 	if (r->txn) {
 		struct kp_txn_stats st;
 
@@ -1598,8 +1648,9 @@ main(int argc, char **argv)
 	    ((uint32_t)getpid() << 16);
 	kp_record_init(&r.rec);
 	r.jp = kp_json_parser_new();
-	if (c.dlq_path && (r.dlq = kp_dlq_open_file(c.dlq_path, "krepart",
-	    err, sizeof(err))) == NULL) {
+	/* --dry-run writes nothing to Kafka: its dead letters go to a file */
+	if (c.dry_run && c.dlq_path && (r.dlq = kp_dlq_open_file(c.dlq_path,
+	    "krepart", err, sizeof(err))) == NULL) {
 		kp_err("%s", err);
 		rc = EX_CANTCREAT;
 	} else {
