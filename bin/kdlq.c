@@ -916,8 +916,15 @@ shutdown_run(struct run *r)
 		if (!r->exit_code)
 			r->exit_code = EX_TEMPFAIL;
 	}
-	if (flush_out(r) < 0 && !r->exit_code)
-		r->exit_code = EX_IOERR;
+	/* flush_out() sets the status itself (0 when the reader went away:
+	 * EPIPE is a quiet end, as it was when first met); an earlier
+	 * status stands */
+	{
+		int prev = r->exit_code;
+
+		if (flush_out(r) < 0 && prev)
+			r->exit_code = prev;
+	}
 	if (r->c->stats_s)
 		print_stats(r);
 	if (r->cons) {
