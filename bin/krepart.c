@@ -995,6 +995,11 @@ eos_send(struct run *r, struct kp_record *rec, rd_kafka_message_t *m)
 			return;
 		snprintf(why, sizeof(why), "cannot produce to topic '%s' "
 		    "partition %d: %s", r->c->to, (int)p, rd_kafka_err2str(err));
+		/* mark it, so that the abort rewinds its partition to it even
+		 * when it is the partition's first record in the transaction
+		 * (the consumer has already moved past it) */
+		kp_txn_processed(r->txn, rd_kafka_topic_name(m->rkt),
+		    m->partition, m->offset);
 		eos_abort(r, why);
 		return;
 	}
