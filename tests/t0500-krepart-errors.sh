@@ -9,8 +9,10 @@
 IN=$(unique_topic in) OUT=$(unique_topic out) L=$(unique_topic lead)
 BADIN=$(unique_topic badin) BADOUT=$(unique_topic badout)
 NEW=$(unique_topic new) IN2=$(unique_topic in2) L2=$(unique_topic lead2)
+BIGIN=$(unique_topic bigin) BIGOUT=$(unique_topic bigout)
 kafka_up --topic "$IN:2" --topic "$OUT:3" --topic "$L:1" --topic "$BADIN:1" \
     --topic "$BADOUT:2" --topic "$IN2:2" --topic "$L2:2" \
+    --topic "$BIGIN:1" --topic "$BIGOUT:1" \
     --control "$TRASH/ctl" || exit 1
 
 # As in t0500-krepart-interop.sh: the mock holds a rejoin of an emptied
@@ -131,6 +133,26 @@ test_expect_success 'with --dlq the bad record is written there and the rest goe
 	kcat -C -b "$BROKERS" -t "$BADOUT" -e -q -f "%k %s\n" | sort >got &&
 	printf "%s\n" "a { \"k\" : \"a\" }" "b {\"k\":\"b\"}" >expect &&
 	test_cmp expect got
+'
+
+# A record the producer refuses at once (larger than its
+# message.max.bytes) opens a transaction: it is the first record of its
+# partition in it, and the consumer has already moved past it.  The abort
+# must rewind the partition to it, so that it is tried again (and, after
+# KP_TXN_MAX_ABORTS tries, the run stops with 75) instead of being skipped
+# while the records after it commit.
+test_expect_success '--exactly-once: a record that cannot be produced is never skipped' '
+	{ echo "{\"k\":\"big\",\"pad\":\"$(head -c 20000 /dev/zero |
+	    tr "\\0" x)\"}"; echo "{\"k\":\"a\"}"; echo "{\"k\":\"b\"}"; } |
+	    kcat -P -b "$BROKERS" -t "$BIGIN" -p 0 &&
+	KPIPE_TEST_TXN_OFFSETS=1 test_expect_code 75 timeout 120 krepart \
+	    -b "$BROKERS" $SESSION --from "$BIGIN" -G g-big -e -k .k \
+	    --to "$BIGOUT" --exactly-once -X message.max.bytes=10000 2>err &&
+	grep -i "too large" err &&
+	! grep -q "^krepart: transactions: [1-9]" err &&
+	kcat -C -b "$BROKERS" -G g-big-probe -t "$BIGOUT" -e -q -o beginning \
+	    -f "%k\n" >got 2>/dev/null;
+	! grep -q . got
 '
 
 test_done
