@@ -1871,6 +1871,10 @@ task_run(struct kafka *k, struct task *t)
 		if (ch == KP_JOIN_EMPTY)
 			return 0;
 		q = rq_pop(&t->q[ch]);
+		if (q->bad && ch == 0)
+			j->s.stream++;
+		else if (q->bad)
+			j->s.table++;
 		if (q->bad)
 			bad_record(j, &q->r, q->r.value.data ? q->r.value.data :
 			    "", q->r.value.len, q->why);
@@ -1934,8 +1938,18 @@ take_message(struct kafka *k, rd_kafka_message_t *m)
 		t->idle_start = 0;
 	q = qrec_get(k);
 	if (kp_record_from_message(&q->r, m, k->c->in, k->jp, q->why,
-	    sizeof(q->why)) < 0)
+	    sizeof(q->why)) < 0) {
 		q->bad = 1;
+	} else if (!kp_join_value_is_null(&q->r) &&
+	    (q->r.vtype != KP_VALUE_MSGPACK ||
+	    !kp_join_is_map(q->r.value.data, q->r.value.len))) {
+		/* refused now, while the original bytes are at hand for the
+		 * dead letter */
+		snprintf(q->why, sizeof(q->why), "%svalue is not an object",
+		    k->c->join ? "" : s ? "table " : "stream ");
+		kp_record_set_value(&q->r, KP_VALUE_BYTES, m->payload, m->len);
+		q->bad = 1;
+	}
 	rq_push(&t->q[s], q);
 	if (k->c->exit_eof && m->offset + 1 >= t->stop[s])
 		t->done[s] = 1;
