@@ -460,6 +460,11 @@ stream_join(struct job *j, struct kp_jwin *w, int side, struct kp_record *r)
 	rc = kp_jwin_add(w, side, j->kb.data, j->kb.len, r);
 	if (rc == 1) {
 		j->s.late++;
+		kp_debug("late: %s record at %lld (topic '%.*s' partition %d "
+		    "offset %lld), stream time %lld", side ? "other" : "stream",
+		    (long long)r->timestamp, (int)r->topic.len, r->topic.data,
+		    (int)r->partition, (long long)r->offset,
+		    (long long)kp_jwin_stream_time(w));
 		return 0;
 	}
 	return rc == 0 ? 0 : -1;
@@ -979,6 +984,7 @@ struct kafka {
 	int			 ntasks;	/* partitions of the stream */
 	const char		*other;		/* co-partitioned topic, or NULL */
 	char			*changelog;	/* --join: the buffers' changelog */
+	int			 reopening;	/* reopen_tasks() after an abort */
 	int			 assigned;	/* partitions held */
 	struct qrec		**pool;		/* free queue records */
 	size_t			 npool, cappool;
@@ -1300,7 +1306,11 @@ changelog_restore(struct kafka *k, struct task *t)
 		r.from = ck;
 	}
 	r.rk = k->restore;
-	r.hi = hi;
+	/* after an abort in this process the store is at its last commit,
+	 * and the changelog after its checkpoint holds only aborted writes
+	 * (a cluster without read_committed, such as kmock, would show
+	 * them) */
+	r.hi = k->reopening && have == 1 && r.from == ck ? ck : hi;
 	r.store = t->st;
 	if (r.from < hi)
 		kp_info("partition %d: restoring the join buffers from changelog "
@@ -1710,8 +1720,30 @@ open_tasks(struct kafka *k, rd_kafka_t *rk,
 		    (long long)t->stop[1], t->done[1] ? ", done" : "");
 		k->assigned++;
 	}
+	if (k->reopening) {
+		/* the partitions stay assigned: move them back (an assign()
+		 * of partitions being fetched may go on from where they
+		 * were) */
+		rd_kafka_error_t *e;
+
+		for (i = 0; i < parts->cnt; i++) {
+			rd_kafka_topic_partition_t *tp = &parts->elems[i],
+			    *c = rd_kafka_topic_partition_list_find(cl,
+			    tp->topic, tp->partition);
+
+			if (tp->offset < 0)
+				tp->offset = c && c->err == 0 && c->offset >= 0 ?
+				    c->offset : RD_KAFKA_OFFSET_BEGINNING;
+		}
+		if ((e = rd_kafka_seek_partitions(rk, parts, 10000)) != NULL) {
+			kp_err("cannot rewind: %s", rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+			fail(k->j, EX_TEMPFAIL);
+		}
+	} else {
+		rd_kafka_assign(rk, parts);
+	}
 	rd_kafka_topic_partition_list_destroy(cl);
-	rd_kafka_assign(rk, parts);
 }
 
 static void
@@ -1769,7 +1801,9 @@ reopen_tasks(struct kafka *k)
 	for (i = 0; i < a->cnt; i++)
 		a->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 	if (a->cnt > 0) {
+		k->reopening = 1;
 		open_tasks(k, k->rk, a);
+		k->reopening = 0;
 		rd_kafka_resume_partitions(k->rk, a);
 	}
 	rd_kafka_topic_partition_list_destroy(a);
@@ -2218,11 +2252,17 @@ new_producer(struct job *j)
 		/* Java's (and Kafka Streams') partitioner */
 		"partitioner", "murmur2_random",
 		NULL
+	}, *const join_defaults[] = {
+		"partitioner", "murmur2_random",
+		/* a changelog's writes must stay in order through retries */
+		"enable.idempotence", "true",
+		NULL
 	};
 	rd_kafka_conf_t *conf;
 	char err[512];
 
-	if ((conf = kp_kconf_build(&j->c->kc, defaults, err,
+	if ((conf = kp_kconf_build(&j->c->kc, j->c->join && j->c->from ?
+	    join_defaults : defaults, err,
 	    sizeof(err))) == NULL) {
 		kp_err("%s", err);
 		return fail(j, EX_CONFIG);
