@@ -68,6 +68,8 @@
 #define QUEUE_LOW	500		/* and resume it below this */
 #define PIPE_POLL_MS	10		/* pipe mode: follow a topic this often */
 #define STORE_FLUSH	(4u << 20)	/* commit a store's batch past this */
+#define BATCH		16		/* pipe mode: records read ahead */
+#define PREFETCH_AHEAD	6		/* ... whose table entry is fetched */
 
 struct conf {
 	struct kp_kconf		 kc;
@@ -347,9 +349,11 @@ table_apply(struct job *j, struct kp_jtable *t, struct kp_record *r)
 	return 0;
 }
 
-/* Join one stream record with the table and emit the result. */
+/* Join one stream record with the table and emit the result; key is its
+ * join key when the caller has it (NULL: worked out here). */
 static int
-stream_table(struct job *j, struct kp_jtable *t, struct kp_record *r)
+stream_table(struct job *j, struct kp_jtable *t, struct kp_record *r,
+    const struct kp_buf *key)
 {
 	const void *v;
 	size_t vn;
@@ -364,11 +368,12 @@ stream_table(struct job *j, struct kp_jtable *t, struct kp_record *r)
 	if (r->vtype != KP_VALUE_MSGPACK ||
 	    !kp_join_is_map(r->value.data, r->value.len))
 		return bad_value(j, r, "stream value is not an object");
-	if (kp_join_key(r, j->c->keys, j->c->nkeys, &j->kb) < 0) {
+	if (key == NULL && kp_join_key(r, j->c->keys, j->c->nkeys,
+	    &j->kb) < 0) {
 		j->s.stream_null_key++;
 		rc = 0;
-	} else if ((rc = kp_jtable_get(t, j->kb.data, j->kb.len, &v, &vn, err,
-	    sizeof(err))) < 0) {
+	} else if ((rc = kp_jtable_get(t, key ? key->data : j->kb.data,
+	    key ? key->len : j->kb.len, &v, &vn, err, sizeof(err))) < 0) {
 		kp_err("%s", err);
 		return fail(j, EX_IOERR);
 	}
@@ -866,12 +871,19 @@ run_pipe(struct job *j)
 	    .left_unmatched = c->left || c->outer, .right_unmatched = c->outer };
 	struct pipe p = { .j = j, .c = c, .nosync = c->global };
 	struct kp_reader *rd = NULL;
+	struct {
+		struct kp_record	r;
+		struct kp_buf		k;	/* its join key */
+		int			key;	/* k is set */
+	} b[BATCH] = {0};
 	char err[512];
-	int rc;
+	int rc, i, n, prefetch;
 
 	kp_record_init(&p.rec);
 	kp_record_init(&p.trec);
 	kp_record_init(&p.orec);
+	for (i = 0; i < BATCH; i++)
+		kp_record_init(&b[i].r);
 	p.jp = kp_json_parser_new();
 	if (c->join) {
 		p.win = kp_jwin_new(&wo, win_emit, j);
@@ -882,35 +894,58 @@ run_pipe(struct job *j)
 	}
 	if (c->src_file && c->global)
 		p.nosync = 1;
+	prefetch = p.tab != NULL && p.store == NULL;
 	if (pipe_source(&p) < 0)
 		goto out;
 	rd = kp_reader_new(0, "-", &ro);
-	while (!kp_stop && !j->stopped) {
-		rc = kp_reader_next(rd, &p.rec, err, sizeof(err));
-		if (rc == 0)
+	rc = 1;
+	while (rc != 0 && !kp_stop && !j->stopped) {
+		/* read ahead what is buffered (never waiting with records in
+		 * hand), so that the table's memory can be fetched for them
+		 * before their turn: a look-up in a large table is mostly
+		 * cache misses */
+		for (n = 0; n < BATCH; n++) {
+			if (n > 0 && kp_reader_buffered(rd) == 0)
+				break;
+			if ((rc = kp_reader_next(rd, &b[n].r, err,
+			    sizeof(err))) != 1)
+				break;
+			b[n].key = prefetch && kp_join_key(&b[n].r, c->keys,
+			    c->nkeys, &b[n].k) == 0;
+			if (b[n].key)
+				kp_jtable_prefetch(p.tab, b[n].k.data, b[n].k.len, 0);
+		}
+		for (i = 0; i < n && !kp_stop && !j->stopped; i++) {
+			if (i + PREFETCH_AHEAD < n && b[i + PREFETCH_AHEAD].key)
+				kp_jtable_prefetch(p.tab, b[i + PREFETCH_AHEAD].k.data,
+				    b[i + PREFETCH_AHEAD].k.len, 1);
+			if (pside_until(&p, b[i].r.timestamp) < 0)
+				break;
+			if (c->join)
+				stream_join(j, p.win, 0, &b[i].r);
+			else
+				stream_table(j, p.tab, &b[i].r,
+				    b[i].key ? &b[i].k : NULL);
+			maybe_stats(j);
+		}
+		if (i < n || kp_stop || j->stopped)
 			break;
-		if (rc == -2) {
+		if (n < BATCH && rc == -2) {
 			if (!kp_stop) {
 				kp_err("stdin: %s", err);
 				fail(j, EX_DATAERR);
 			}
 			break;
 		}
-		if (rc == -1) {
+		if (n < BATCH && rc == -1) {
 			const void *raw;
-			size_t n;
+			size_t rn;
 
-			kp_reader_raw(rd, &raw, &n);
-			bad_record(j, &p.rec, raw, n, err);
-			continue;
+			kp_reader_raw(rd, &raw, &rn);
+			bad_record(j, &b[n].r, raw, rn, err);
 		}
-		if (pside_until(&p, p.rec.timestamp) < 0)
-			break;
-		if (c->join)
-			stream_join(j, p.win, 0, &p.rec);
-		else
-			stream_table(j, p.tab, &p.rec);
-		maybe_stats(j);
+		if (n < BATCH && rc == 1)
+			continue;	/* nothing more buffered */
 	}
 	/* end of the stream: the other stream's records still join with
 	 * what is buffered, then every window closes */
@@ -935,6 +970,10 @@ out:
 		rd_kafka_destroy(p.ps.rk);
 	}
 	kp_json_parser_free(p.jp);
+	for (i = 0; i < BATCH; i++) {
+		kp_record_free(&b[i].r);
+		kp_buf_free(&b[i].k);
+	}
 	kp_record_free(&p.rec);
 	kp_record_free(&p.trec);
 	kp_record_free(&p.orec);
@@ -1917,7 +1956,7 @@ task_run(struct kafka *k, struct task *t)
 		else if (ch == 1)
 			table_apply(j, t->tab, &q->r);
 		else
-			stream_table(j, t->tab ? t->tab : k->gtab, &q->r);
+			stream_table(j, t->tab ? t->tab : k->gtab, &q->r, NULL);
 		t->next[ch] = q->r.offset + 1;
 		t->dirty = 1;
 		if (j->txn)
