@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1024,6 +1025,7 @@ struct kafka {
 	const char		*other;		/* co-partitioned topic, or NULL */
 	char			*changelog;	/* --join: the buffers' changelog */
 	int			 reopening;	/* reopen_tasks() after an abort */
+	int			 commits;	/* that wrote: for crash_point() */
 	int			 assigned;	/* partitions held */
 	struct qrec		**pool;		/* free queue records */
 	size_t			 npool, cappool;
@@ -1606,6 +1608,25 @@ store_commit(struct kafka *k, struct task *t, int sync)
 	return 0;
 }
 
+/* Test hook, as kagg's: KPIPE_TEST_CRASH=partial:N dies by SIGKILL at
+ * the Nth commit that writes something, once the changelog writes of the
+ * join buffers are delivered and before their markers are (a restore
+ * then finds a commit cut short). */
+static void
+crash_point(struct kafka *k, const char *point)
+{
+	const char *s = getenv("KPIPE_TEST_CRASH");
+	size_t n = strlen(point);
+
+	if (s && !strncmp(s, point, n) && s[n] == ':' &&
+	    atoi(s + n + 1) == k->commits) {
+		if (k->j->prod)
+			rd_kafka_flush(k->j->prod, 10000);
+		kp_warn("test crash at '%s' of commit %d", point, k->commits);
+		raise(SIGKILL);
+	}
+}
+
 /* Deliver outputs, commit the stores, then the group's offsets.  Returns
  * 0, -1 when the run must stop without committing, or (with
  * --exactly-once) 1 when the transaction aborted and every partition was
@@ -1621,6 +1642,12 @@ commit_all(struct kafka *k, int sync)
 	k->last_commit = kp_mono_ms();
 	if (k->j->txn)
 		return eos_commit(k, sync, 1);
+	for (i = 0; i < k->ntasks; i++)
+		if (k->tasks[i].active && k->tasks[i].dirty) {
+			k->commits++;
+			crash_point(k, "partial");
+			break;
+		}
 	write_markers(k);
 	if (flush_out(k->j) < 0)
 		return -1;
