@@ -11,20 +11,25 @@
  * partition count (checked at start); partition P of the stream joins
  * partition P of the table, whose state lives in a LevelDB store per
  * partition and whose topic is its own changelog.  Offsets are committed
- * only after the outputs are delivered and the stores committed.
+ * only after the outputs are delivered and the stores committed.  The
+ * buffers of a stream-stream join also go to a changelog topic
+ * (GROUP-kjoin-changelog, changelog.h), each commit ending with a marker,
+ * and a partition's buffers are restored from it on assignment.
  *
- * With --exactly-once (Kafka mode, a table), the outputs and the input
- * offsets of both topics commit in Kafka transactions (txn.h), and a
- * table store commits only after the transaction that holds its input
+ * With --exactly-once (Kafka mode), the outputs, the changelog writes and
+ * the input offsets of both topics commit in Kafka transactions (txn.h),
+ * and a store commits only after the transaction that holds its input
  * did: a store is never ahead of the group's offsets, and one that is
  * behind (a crash between the two commits) is brought up to them from
- * the table topic.  An aborted transaction drops the stores' uncommitted
- * writes and the queued records, and reopens every partition from the
- * committed offsets.
+ * the table topic or the changelog.  An aborted transaction drops the
+ * stores' uncommitted writes and the queued records, and reopens every
+ * partition from the committed offsets.  Dead letters go to a file or a
+ * topic (dlq.h), in the transaction under --exactly-once.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "changelog.h"
 #include "codec.h"
 #include "dlq.h"
 #include "join.h"
@@ -49,20 +55,22 @@
 "             [--global] [-eqv] [-b brokers] [-d contexts] [-X prop=value]\n" \
 "             [-F file] [--from topic] [-G group] [--to topic]\n" \
 "             [--state-dir dir] [--max-idle ms] [--stats seconds]\n" \
-"             [--dlq file] [-I format] [-O format] [--commit-interval ms]\n" \
-"             [--exactly-once]\n" \
+"             [--dlq file|topic] [-I format] [-O format]\n" \
+"             [--commit-interval ms] [--exactly-once]\n" \
 "       kjoin --join src --within duration [--grace duration] [-k path]\n" \
 "             [--left | --outer] [--prefix str] [-eqv] [-b brokers]\n" \
 "             [-d contexts] [-X prop=value] [-F file] [--from topic]\n" \
 "             [-G group] [--to topic] [--state-dir dir] [--max-idle ms]\n" \
-"             [--stats seconds] [--dlq file] [-I format] [-O format]\n" \
-"             [--commit-interval ms]\n"
+"             [--stats seconds] [--dlq file|topic] [-I format] [-O format]\n" \
+"             [--commit-interval ms] [--changelog topic] [--exactly-once]\n"
 
 #define COMMIT_MS	1000		/* Kafka mode: commit interval */
 #define QUEUE_HIGH	2000		/* pause a partition above this */
 #define QUEUE_LOW	500		/* and resume it below this */
 #define PIPE_POLL_MS	10		/* pipe mode: follow a topic this often */
 #define STORE_FLUSH	(4u << 20)	/* commit a store's batch past this */
+#define BATCH		16		/* pipe mode: records read ahead */
+#define PREFETCH_AHEAD	6		/* ... whose table entry is fetched */
 
 struct conf {
 	struct kp_kconf		 kc;
@@ -81,6 +89,7 @@ struct conf {
 	int			 has_within;
 	long long		 max_idle;
 	const char		*from, *to, *group, *state_dir, *dlq_path;
+	const char		*changelog;	/* --changelog */
 	int			 exit_eof;
 	long long		 stats_sec;
 	enum kp_format		 in, out;
@@ -110,7 +119,14 @@ struct job {
 	int64_t			 next_stats;
 	struct kp_txn		*txn;		/* --exactly-once */
 	char			*abort_why;	/* the transaction must abort */
+	/* --join in Kafka mode: per partition, the changelog offset of the
+	 * last marker delivered (-1: none since the last commit) */
+	int64_t			*marker_off;
+	int			 nmarker;
 };
+
+/* the opaque of changelog markers in delivery reports */
+static char marker_tag;
 
 static void
 usage(int code)
@@ -135,7 +151,7 @@ emit(struct job *j, struct kp_record *r)
 {
 	rd_kafka_resp_err_t err;
 
-	if (j->prod) {
+	if (j->c->to) {
 		err = kp_record_produce(j->prod, j->c->to, RD_KAFKA_PARTITION_UA,
 		    r, j->vf, NULL);
 		if (err && j->txn && !kp_stop) {
@@ -183,13 +199,12 @@ flush_out(struct job *j)
 		while (rd_kafka_outq_len(j->prod) > 0 && !j->dr_err)
 			rd_kafka_flush(j->prod, 1000);
 		if (j->dr_err) {
-			kp_err("cannot deliver to '%s': %s", j->c->to,
-			    rd_kafka_err2str(j->dr_err));
+			kp_err("cannot deliver to '%s': %s", j->c->to ? j->c->to :
+			    "the changelog", rd_kafka_err2str(j->dr_err));
 			return fail(j, kp_kafka_exit_code(j->dr_err));
 		}
-		return 0;
 	}
-	if (kp_writer_flush(j->w) < 0) {
+	if (j->w && kp_writer_flush(j->w) < 0) {
 		if (errno != EPIPE)
 			kp_err("cannot write to stdout: %s", strerror(errno));
 		return fail(j, errno == EPIPE ? 0 : EX_IOERR);
@@ -209,10 +224,11 @@ bad_record(struct job *j, const struct kp_record *r, const void *raw, size_t n,
 	kp_record_where(r, where, sizeof(where));
 	if (j->dlq) {
 		if (kp_dlq_write(j->dlq, r, raw, n, why) < 0) {
-			kp_err("cannot write dead letter: %s", strerror(errno));
-			return fail(j, EX_IOERR);
+			kp_err("cannot write dead letter: %s",
+			    kp_dlq_strerror(j->dlq));
+			return fail(j, kp_dlq_exit_code(j->dlq));
 		}
-		kp_info("%s: %s (sent to the dead-letter file)", where, why);
+		kp_info("%s: %s (sent to the dead letters)", where, why);
 		return 0;
 	}
 	kp_err("%s: %s", where, why);
@@ -334,9 +350,11 @@ table_apply(struct job *j, struct kp_jtable *t, struct kp_record *r)
 	return 0;
 }
 
-/* Join one stream record with the table and emit the result. */
+/* Join one stream record with the table and emit the result; key is its
+ * join key when the caller has it (NULL: worked out here). */
 static int
-stream_table(struct job *j, struct kp_jtable *t, struct kp_record *r)
+stream_table(struct job *j, struct kp_jtable *t, struct kp_record *r,
+    const struct kp_buf *key)
 {
 	const void *v;
 	size_t vn;
@@ -351,11 +369,12 @@ stream_table(struct job *j, struct kp_jtable *t, struct kp_record *r)
 	if (r->vtype != KP_VALUE_MSGPACK ||
 	    !kp_join_is_map(r->value.data, r->value.len))
 		return bad_value(j, r, "stream value is not an object");
-	if (kp_join_key(r, j->c->keys, j->c->nkeys, &j->kb) < 0) {
+	if (key == NULL && kp_join_key(r, j->c->keys, j->c->nkeys,
+	    &j->kb) < 0) {
 		j->s.stream_null_key++;
 		rc = 0;
-	} else if ((rc = kp_jtable_get(t, j->kb.data, j->kb.len, &v, &vn, err,
-	    sizeof(err))) < 0) {
+	} else if ((rc = kp_jtable_get(t, key ? key->data : j->kb.data,
+	    key ? key->len : j->kb.len, &v, &vn, err, sizeof(err))) < 0) {
 		kp_err("%s", err);
 		return fail(j, EX_IOERR);
 	}
@@ -447,6 +466,11 @@ stream_join(struct job *j, struct kp_jwin *w, int side, struct kp_record *r)
 	rc = kp_jwin_add(w, side, j->kb.data, j->kb.len, r);
 	if (rc == 1) {
 		j->s.late++;
+		kp_debug("late: %s record at %lld (topic '%.*s' partition %d "
+		    "offset %lld), stream time %lld", side ? "other" : "stream",
+		    (long long)r->timestamp, (int)r->topic.len, r->topic.data,
+		    (int)r->partition, (long long)r->offset,
+		    (long long)kp_jwin_stream_time(w));
 		return 0;
 	}
 	return rc == 0 ? 0 : -1;
@@ -848,12 +872,19 @@ run_pipe(struct job *j)
 	    .left_unmatched = c->left || c->outer, .right_unmatched = c->outer };
 	struct pipe p = { .j = j, .c = c, .nosync = c->global };
 	struct kp_reader *rd = NULL;
+	struct {
+		struct kp_record	r;
+		struct kp_buf		k;	/* its join key */
+		int			key;	/* k is set */
+	} b[BATCH] = {0};
 	char err[512];
-	int rc;
+	int rc, i, n, prefetch;
 
 	kp_record_init(&p.rec);
 	kp_record_init(&p.trec);
 	kp_record_init(&p.orec);
+	for (i = 0; i < BATCH; i++)
+		kp_record_init(&b[i].r);
 	p.jp = kp_json_parser_new();
 	if (c->join) {
 		p.win = kp_jwin_new(&wo, win_emit, j);
@@ -864,35 +895,58 @@ run_pipe(struct job *j)
 	}
 	if (c->src_file && c->global)
 		p.nosync = 1;
+	prefetch = p.tab != NULL && p.store == NULL;
 	if (pipe_source(&p) < 0)
 		goto out;
 	rd = kp_reader_new(0, "-", &ro);
-	while (!kp_stop && !j->stopped) {
-		rc = kp_reader_next(rd, &p.rec, err, sizeof(err));
-		if (rc == 0)
+	rc = 1;
+	while (rc != 0 && !kp_stop && !j->stopped) {
+		/* read ahead what is buffered (never waiting with records in
+		 * hand), so that the table's memory can be fetched for them
+		 * before their turn: a look-up in a large table is mostly
+		 * cache misses */
+		for (n = 0; n < BATCH; n++) {
+			if (n > 0 && kp_reader_buffered(rd) == 0)
+				break;
+			if ((rc = kp_reader_next(rd, &b[n].r, err,
+			    sizeof(err))) != 1)
+				break;
+			b[n].key = prefetch && kp_join_key(&b[n].r, c->keys,
+			    c->nkeys, &b[n].k) == 0;
+			if (b[n].key)
+				kp_jtable_prefetch(p.tab, b[n].k.data, b[n].k.len, 0);
+		}
+		for (i = 0; i < n && !kp_stop && !j->stopped; i++) {
+			if (i + PREFETCH_AHEAD < n && b[i + PREFETCH_AHEAD].key)
+				kp_jtable_prefetch(p.tab, b[i + PREFETCH_AHEAD].k.data,
+				    b[i + PREFETCH_AHEAD].k.len, 1);
+			if (pside_until(&p, b[i].r.timestamp) < 0)
+				break;
+			if (c->join)
+				stream_join(j, p.win, 0, &b[i].r);
+			else
+				stream_table(j, p.tab, &b[i].r,
+				    b[i].key ? &b[i].k : NULL);
+			maybe_stats(j);
+		}
+		if (i < n || kp_stop || j->stopped)
 			break;
-		if (rc == -2) {
+		if (n < BATCH && rc == -2) {
 			if (!kp_stop) {
 				kp_err("stdin: %s", err);
 				fail(j, EX_DATAERR);
 			}
 			break;
 		}
-		if (rc == -1) {
+		if (n < BATCH && rc == -1) {
 			const void *raw;
-			size_t n;
+			size_t rn;
 
-			kp_reader_raw(rd, &raw, &n);
-			bad_record(j, &p.rec, raw, n, err);
-			continue;
+			kp_reader_raw(rd, &raw, &rn);
+			bad_record(j, &b[n].r, raw, rn, err);
 		}
-		if (pside_until(&p, p.rec.timestamp) < 0)
-			break;
-		if (c->join)
-			stream_join(j, p.win, 0, &p.rec);
-		else
-			stream_table(j, p.tab, &p.rec);
-		maybe_stats(j);
+		if (n < BATCH && rc == 1)
+			continue;	/* nothing more buffered */
 	}
 	/* end of the stream: the other stream's records still join with
 	 * what is buffered, then every window closes */
@@ -917,6 +971,10 @@ out:
 		rd_kafka_destroy(p.ps.rk);
 	}
 	kp_json_parser_free(p.jp);
+	for (i = 0; i < BATCH; i++) {
+		kp_record_free(&b[i].r);
+		kp_buf_free(&b[i].k);
+	}
 	kp_record_free(&p.rec);
 	kp_record_free(&p.trec);
 	kp_record_free(&p.orec);
@@ -938,6 +996,7 @@ struct rq {
 };
 
 struct task {
+	struct kafka		*k;
 	int32_t			 p;
 	int			 active;
 	int			 has[2];	/* partition assigned, per side */
@@ -964,6 +1023,9 @@ struct kafka {
 	struct task		*tasks;
 	int			 ntasks;	/* partitions of the stream */
 	const char		*other;		/* co-partitioned topic, or NULL */
+	char			*changelog;	/* --join: the buffers' changelog */
+	int			 reopening;	/* reopen_tasks() after an abort */
+	int			 commits;	/* that wrote: for crash_point() */
 	int			 assigned;	/* partitions held */
 	struct qrec		**pool;		/* free queue records */
 	size_t			 npool, cappool;
@@ -1170,6 +1232,181 @@ restore_table(struct kafka *k, struct task *t, int64_t from, int64_t to)
 	return kp_stop ? -1 : rc;
 }
 
+/* --join: every write to a partition's store also goes to its partition
+ * of the changelog; the meta key "m" (written at each commit) is the
+ * marker that ends a commit there. */
+static void
+changelog_write(void *arg, const void *key, size_t kn, const void *v,
+    size_t vn)
+{
+	struct task *t = arg;
+	struct kafka *k = t->k;
+	struct job *j = k->j;
+	rd_kafka_resp_err_t err;
+	int marker = kn == 1 && *(const char *)key == 'm';
+
+	if (j->stopped)
+		return;
+	for (;;) {
+		err = rd_kafka_producev(j->prod,
+		    RD_KAFKA_V_TOPIC(k->changelog),
+		    RD_KAFKA_V_PARTITION(t->p),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_KEY((void *)key, kn),
+		    RD_KAFKA_V_VALUE((void *)v, v ? vn : 0),
+		    RD_KAFKA_V_OPAQUE(marker ? (void *)&marker_tag : NULL),
+		    RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || kp_stop)
+			break;
+		rd_kafka_poll(j->prod, 100);
+	}
+	if (err == 0) {
+		/* a commit of repairs alone must commit too */
+		if (marker && j->txn && !kp_txn_pending(j->txn))
+			kp_txn_produced(j->txn, 1);
+		return;
+	}
+	if (j->txn && !kp_stop) {
+		if (j->abort_why == NULL) {
+			struct kp_buf b = {0};
+
+			kp_buf_printf(&b, "cannot produce to changelog '%s': %s",
+			    k->changelog, rd_kafka_err2str(err));
+			j->abort_why = b.data;
+		}
+		return;
+	}
+	if (kp_stop) {
+		fail(j, 0);
+		return;
+	}
+	kp_err("cannot produce to changelog '%s': %s", k->changelog,
+	    rd_kafka_err2str(err));
+	fail(j, kp_kafka_exit_code(err));
+}
+
+static void
+restore_progress(void *arg, int32_t p, unsigned long n, double sec)
+{
+	(void)arg;
+	kp_info("partition %d: restoring, %lu changelog records in %.1f s "
+	    "(%.0f records/s)", (int)p, n, sec, sec > 0 ? n / sec : 0.0);
+}
+
+/* --join: bring partition t->p's store up to its changelog, from the
+ * store's checkpoint to the end of the changelog, or from the start of
+ * the changelog when there is no usable local store (rm -rf of the state
+ * directory loses nothing).  Then every later store write goes to the
+ * changelog too, starting with the current values of the keys a commit
+ * cut short by a crash left there.  Returns 0 or -1 (logged). */
+static int
+changelog_restore(struct kafka *k, struct task *t)
+{
+	struct kp_changelog_restore r = {
+		.topic = k->changelog, .partition = t->p, .marker = "m",
+		.marker_len = 1, .dir = t->dir, .batch_bytes = STORE_FLUSH,
+		.progress = restore_progress,
+	};
+	rd_kafka_resp_err_t e;
+	int64_t lo, hi, ck = -1;
+	char err[512];
+	size_t off, nk = 0;
+	int have;
+
+	if (k->restore == NULL && (k->restore = new_consumer(k->c,
+	    "kpipe-kjoin-restore", err, sizeof(err))) == NULL) {
+		kp_err("cannot create restore consumer: %s", err);
+		return -1;
+	}
+	if ((e = rd_kafka_query_watermark_offsets(k->restore, k->changelog,
+	    t->p, &lo, &hi, 10000))) {
+		kp_err("cannot get offsets of changelog '%s' partition %d: %s",
+		    k->changelog, (int)t->p, rd_kafka_err2str(e));
+		return -1;
+	}
+	have = kp_store_checkpoint_read(t->dir, &ck);
+	if (have != 1 || ck < lo || ck > hi) {
+		if (have == 1)
+			kp_info("partition %d: checkpoint %lld outside the "
+			    "changelog (%lld..%lld): rebuilding", (int)t->p,
+			    (long long)ck, (long long)lo, (long long)hi);
+		else if (lo < hi)
+			kp_info("partition %d: no checkpoint in '%s': "
+			    "rebuilding the join buffers from the changelog",
+			    (int)t->p, t->dir);
+		kp_store_close(t->st);
+		if (kp_store_destroy(t->dir, err, sizeof(err)) < 0 ||
+		    (t->st = kp_store_open(t->dir, 0, err,
+		    sizeof(err))) == NULL) {
+			t->st = NULL;
+			kp_err("%s", err);
+			return -1;
+		}
+		r.from = lo;
+	} else {
+		r.from = ck;
+	}
+	r.rk = k->restore;
+	/* after an abort in this process the store is at its last commit,
+	 * and the changelog after its checkpoint holds only aborted writes
+	 * (a cluster without read_committed, such as kmock, would show
+	 * them) */
+	r.hi = k->reopening && have == 1 && r.from == ck ? ck : hi;
+	r.store = t->st;
+	if (r.from < hi)
+		kp_info("partition %d: restoring the join buffers from changelog "
+		    "'%s', offsets %lld to %lld", (int)t->p, k->changelog,
+		    (long long)r.from, (long long)hi);
+	if (kp_changelog_restore(&r, err, sizeof(err)) < 0) {
+		kp_err("partition %d: %s", (int)t->p, err);
+		kp_buf_free(&r.tail);
+		return -1;
+	}
+	k->j->s.restored += r.records;
+	if (r.records)
+		kp_info("partition %d: restored %lu changelog records in %.3f s "
+		    "(%.0f records/s)", (int)t->p, r.records, r.ms / 1000.0,
+		    r.ms > 0 ? r.records * 1000.0 / r.ms : 0.0);
+	t->k = k;
+	kp_store_on_write(t->st, changelog_write, t);
+	/* a commit cut short: write its keys' current values again, so the
+	 * latest entry of each key in the changelog is the store's */
+	for (off = 0; off < r.tail.len; nk++) {
+		uint32_t kn, vn;
+		const char *key = r.tail.data + off + 5;
+		const void *v;
+		size_t vl;
+
+		memcpy(&kn, r.tail.data + off + 1, 4);
+		memcpy(&vn, r.tail.data + off + 5 + kn, 4);
+		off += 9 + kn + vn;
+		if (kn == 1 && *key == 'm')
+			continue;
+		switch (kp_store_get(t->st, key, kn, &v, &vl, err,
+		    sizeof(err))) {
+		case 1:
+			kp_buf_reset(&k->j->mb);
+			kp_buf_add(&k->j->mb, v, vl);
+			kp_store_put(t->st, key, kn, k->j->mb.data, vl);
+			break;
+		case 0:
+			kp_store_delete(t->st, key, kn);
+			break;
+		default:
+			kp_err("%s", err);
+			kp_buf_free(&r.tail);
+			return -1;
+		}
+	}
+	kp_buf_free(&r.tail);
+	if (nk) {
+		kp_info("partition %d: repairing %zu changelog records of an "
+		    "unfinished commit", (int)t->p, nk);
+		t->dirty = 1;
+	}
+	return 0;
+}
+
 /* Open partition t->p's store and decide where both inputs start.
  * committed[] are the group's offsets (< 0: none); start[] get the
  * offsets to assign (RD_KAFKA_OFFSET_INVALID: the group's, or
@@ -1193,9 +1430,35 @@ task_open(struct kafka *k, struct task *t, const int64_t committed[2],
 		kp_err("%s", err);
 		return -1;
 	}
+	if (c->join && changelog_restore(k, t) < 0)
+		return -1;
 	if ((hm = meta_read(t->st, m)) < 0)
 		return -1;
-	if (k->j->txn) {
+	if (c->join) {
+		/* the store holds every commit of the changelog, whose last
+		 * marker is at or ahead of the group's offsets: it is
+		 * produced before they are committed (at least once), or in
+		 * the same transaction (exactly once) */
+		for (i = 0; i < 2; i++) {
+			if (hm && m[i] >= 0 && m[i] >= committed[i])
+				start[i] = t->next[i] = m[i];
+			else if (committed[i] >= 0)
+				start[i] = t->next[i] = committed[i];
+		}
+		if (hm && ((m[0] < committed[0]) || m[1] < committed[1]))
+			kp_warn("partition %d: the join buffers of changelog "
+			    "'%s' are behind the group's offsets (was the "
+			    "changelog replaced?): joins with records before "
+			    "offset %lld are lost", (int)t->p, k->changelog,
+			    (long long)committed[0]);
+		else if (!hm && committed[0] >= 0)
+			kp_warn("partition %d: changelog '%s' holds no join "
+			    "buffers: joins with records before offset %lld are "
+			    "lost", (int)t->p, k->changelog,
+			    (long long)committed[0]);
+		if (start[1] == RD_KAFKA_OFFSET_INVALID)
+			start[1] = RD_KAFKA_OFFSET_BEGINNING;
+	} else if (k->j->txn) {
 		/* exactly once: the store commits after the transaction
 		 * holding its input, so it may be behind the group's
 		 * offsets, never ahead; a store that is ahead (made without
@@ -1236,11 +1499,7 @@ task_open(struct kafka *k, struct task *t, const int64_t committed[2],
 	} else {
 		/* the group went further without this store (another
 		 * member had the partition), or the store is gone */
-		if (hm && (c->join || m[1] > committed[1])) {
-			if (c->join)
-				kp_warn("partition %d: the join buffers in '%s' "
-				    "are behind the group's offsets: dropped",
-				    (int)t->p, t->dir);
+		if (hm && m[1] > committed[1]) {
 			kp_store_close(t->st);
 			if (kp_store_destroy(t->dir, err, sizeof(err)) < 0 ||
 			    (t->st = kp_store_open(t->dir, 0, err,
@@ -1251,10 +1510,6 @@ task_open(struct kafka *k, struct task *t, const int64_t committed[2],
 			}
 			hm = 0;
 		}
-		if (!hm && c->join && committed[0] >= 0)
-			kp_warn("partition %d: no join buffers in '%s': joins "
-			    "with records before offset %lld are lost",
-			    (int)t->p, t->dir, (long long)committed[0]);
 		for (i = 0; i < 2; i++)
 			if (committed[i] >= 0)
 				start[i] = t->next[i] = committed[i];
@@ -1310,6 +1565,68 @@ task_close(struct kafka *k, struct task *t)
 
 static int eos_commit(struct kafka *, int, int);
 
+/* --join: end each changed partition's writes in the changelog with its
+ * marker, the meta key (the next input offsets) */
+static void
+write_markers(struct kafka *k)
+{
+	int i;
+
+	for (i = 0; i < k->ntasks; i++) {
+		struct task *t = &k->tasks[i];
+
+		if (t->active && t->dirty && t->win && t->st)
+			meta_write(t->st, t->next);
+	}
+}
+
+/* Commit task t's store (after its outputs were delivered or its
+ * transaction committed) and write its checkpoint: the table topic's
+ * next offset for a table, the offset after the changelog marker for
+ * join buffers.  Returns 0 or -1 (logged). */
+static int
+store_commit(struct kafka *k, struct task *t, int sync)
+{
+	char err[512];
+	int64_t ck = -1;
+
+	if (!t->win)
+		meta_write(t->st, t->next);
+	if (kp_store_commit(t->st, sync, err, sizeof(err)) < 0) {
+		kp_err("%s", err);
+		return -1;
+	}
+	if (!t->win)
+		ck = t->next[1];
+	else if (k->j->marker_off && k->j->marker_off[t->p] >= 0)
+		ck = k->j->marker_off[t->p] + 1;
+	if (t->win && k->j->marker_off)
+		k->j->marker_off[t->p] = -1;
+	if (ck >= 0 && kp_store_checkpoint_write(t->dir, ck, err,
+	    sizeof(err)) < 0)
+		kp_warn("%s", err);
+	return 0;
+}
+
+/* Test hook, as kagg's: KPIPE_TEST_CRASH=partial:N dies by SIGKILL at
+ * the Nth commit that writes something, once the changelog writes of the
+ * join buffers are delivered and before their markers are (a restore
+ * then finds a commit cut short). */
+static void
+crash_point(struct kafka *k, const char *point)
+{
+	const char *s = getenv("KPIPE_TEST_CRASH");
+	size_t n = strlen(point);
+
+	if (s && !strncmp(s, point, n) && s[n] == ':' &&
+	    atoi(s + n + 1) == k->commits) {
+		if (k->j->prod)
+			rd_kafka_flush(k->j->prod, 10000);
+		kp_warn("test crash at '%s' of commit %d", point, k->commits);
+		raise(SIGKILL);
+	}
+}
+
 /* Deliver outputs, commit the stores, then the group's offsets.  Returns
  * 0, -1 when the run must stop without committing, or (with
  * --exactly-once) 1 when the transaction aborted and every partition was
@@ -1325,6 +1642,13 @@ commit_all(struct kafka *k, int sync)
 	k->last_commit = kp_mono_ms();
 	if (k->j->txn)
 		return eos_commit(k, sync, 1);
+	for (i = 0; i < k->ntasks; i++)
+		if (k->tasks[i].active && k->tasks[i].dirty) {
+			k->commits++;
+			crash_point(k, "partial");
+			break;
+		}
+	write_markers(k);
 	if (flush_out(k->j) < 0)
 		return -1;
 	if (k->gstore && k->gdirty) {
@@ -1348,17 +1672,9 @@ commit_all(struct kafka *k, int sync)
 
 		if (!t->active || !t->dirty)
 			continue;
-		if (t->st) {
-			meta_write(t->st, t->next);
-			if (kp_store_commit(t->st, sync, err, sizeof(err)) < 0) {
-				kp_err("%s", err);
-				rd_kafka_topic_partition_list_destroy(l);
-				return fail(k->j, EX_IOERR);
-			}
-			if (!k->c->join && t->next[1] >= 0 &&
-			    kp_store_checkpoint_write(t->dir, t->next[1], err,
-			    sizeof(err)) < 0)
-				kp_warn("%s", err);
+		if (t->st && store_commit(k, t, sync) < 0) {
+			rd_kafka_topic_partition_list_destroy(l);
+			return fail(k->j, EX_IOERR);
 		}
 		for (s = 0; s < 2; s++)
 			if (t->next[s] >= 0 && (s == 0 || k->other))
@@ -1470,8 +1786,30 @@ open_tasks(struct kafka *k, rd_kafka_t *rk,
 		    (long long)t->stop[1], t->done[1] ? ", done" : "");
 		k->assigned++;
 	}
+	if (k->reopening) {
+		/* the partitions stay assigned: move them back (an assign()
+		 * of partitions being fetched may go on from where they
+		 * were) */
+		rd_kafka_error_t *e;
+
+		for (i = 0; i < parts->cnt; i++) {
+			rd_kafka_topic_partition_t *tp = &parts->elems[i],
+			    *c = rd_kafka_topic_partition_list_find(cl,
+			    tp->topic, tp->partition);
+
+			if (tp->offset < 0)
+				tp->offset = c && c->err == 0 && c->offset >= 0 ?
+				    c->offset : RD_KAFKA_OFFSET_BEGINNING;
+		}
+		if ((e = rd_kafka_seek_partitions(rk, parts, 10000)) != NULL) {
+			kp_err("cannot rewind: %s", rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+			fail(k->j, EX_TEMPFAIL);
+		}
+	} else {
+		rd_kafka_assign(rk, parts);
+	}
 	rd_kafka_topic_partition_list_destroy(cl);
-	rd_kafka_assign(rk, parts);
 }
 
 static void
@@ -1529,7 +1867,9 @@ reopen_tasks(struct kafka *k)
 	for (i = 0; i < a->cnt; i++)
 		a->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 	if (a->cnt > 0) {
+		k->reopening = 1;
 		open_tasks(k, k->rk, a);
+		k->reopening = 0;
 		rd_kafka_resume_partitions(k->rk, a);
 	}
 	rd_kafka_topic_partition_list_destroy(a);
@@ -1567,6 +1907,8 @@ eos_commit(struct kafka *k, int sync, int reopen)
 		}
 		k->gdirty = 0;
 	}
+	if (j->abort_why == NULL)
+		write_markers(k);
 	if (j->abort_why) {
 		st = kp_txn_abort(j->txn, err, sizeof(err));
 		if (st == KP_TXN_ABORTED)
@@ -1592,16 +1934,8 @@ eos_commit(struct kafka *k, int sync, int reopen)
 
 		if (!t->active || !t->dirty)
 			continue;
-		if (t->st) {
-			meta_write(t->st, t->next);
-			if (kp_store_commit(t->st, sync, err, sizeof(err)) < 0) {
-				kp_err("%s", err);
-				return fail(j, EX_IOERR);
-			}
-			if (t->next[1] >= 0 && kp_store_checkpoint_write(t->dir,
-			    t->next[1], err, sizeof(err)) < 0)
-				kp_warn("%s", err);
-		}
+		if (t->st && store_commit(k, t, sync) < 0)
+			return fail(j, EX_IOERR);
 		t->dirty = 0;
 	}
 	return 0;
@@ -1637,6 +1971,10 @@ task_run(struct kafka *k, struct task *t)
 		if (ch == KP_JOIN_EMPTY)
 			return 0;
 		q = rq_pop(&t->q[ch]);
+		if (q->bad && ch == 0)
+			j->s.stream++;
+		else if (q->bad)
+			j->s.table++;
 		if (q->bad)
 			bad_record(j, &q->r, q->r.value.data ? q->r.value.data :
 			    "", q->r.value.len, q->why);
@@ -1645,7 +1983,7 @@ task_run(struct kafka *k, struct task *t)
 		else if (ch == 1)
 			table_apply(j, t->tab, &q->r);
 		else
-			stream_table(j, t->tab ? t->tab : k->gtab, &q->r);
+			stream_table(j, t->tab ? t->tab : k->gtab, &q->r, NULL);
 		t->next[ch] = q->r.offset + 1;
 		t->dirty = 1;
 		if (j->txn)
@@ -1700,8 +2038,18 @@ take_message(struct kafka *k, rd_kafka_message_t *m)
 		t->idle_start = 0;
 	q = qrec_get(k);
 	if (kp_record_from_message(&q->r, m, k->c->in, k->jp, q->why,
-	    sizeof(q->why)) < 0)
+	    sizeof(q->why)) < 0) {
 		q->bad = 1;
+	} else if (!kp_join_value_is_null(&q->r) &&
+	    (q->r.vtype != KP_VALUE_MSGPACK ||
+	    !kp_join_is_map(q->r.value.data, q->r.value.len))) {
+		/* refused now, while the original bytes are at hand for the
+		 * dead letter */
+		snprintf(q->why, sizeof(q->why), "%svalue is not an object",
+		    k->c->join ? "" : s ? "table " : "stream ");
+		kp_record_set_value(&q->r, KP_VALUE_BYTES, m->payload, m->len);
+		q->bad = 1;
+	}
 	rq_push(&t->q[s], q);
 	if (k->c->exit_eof && m->offset + 1 >= t->stop[s])
 		t->done[s] = 1;
@@ -1862,6 +2210,9 @@ dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct job *j = opaque;
 
 	(void)rk;
+	if (m->_private == &marker_tag && !m->err && j->marker_off &&
+	    m->partition >= 0 && m->partition < j->nmarker)
+		j->marker_off[m->partition] = m->offset;
 	/* under a transaction, a failed delivery makes the commit fail
 	 * and the transaction abort: the records are read again */
 	if (m->err && !j->dr_err && !j->txn)
@@ -1884,6 +2235,7 @@ kafka_setup(struct kafka *k)
 	rd_kafka_topic_partition_list_t *t;
 	rd_kafka_conf_t *conf;
 	char err[512];
+	int i;
 
 	if ((conf = kp_kconf_build(&c->kc, defaults, err, sizeof(err))) == NULL) {
 		kp_err("%s", err);
@@ -1910,6 +2262,31 @@ kafka_setup(struct kafka *k)
 		return -1;
 	}
 	k->tasks = kp_xcalloc((size_t)k->ntasks, sizeof(*k->tasks));
+	if (c->join) {
+		int rc, created;
+
+		if (c->changelog) {
+			k->changelog = kp_xstrdup(c->changelog);
+		} else {
+			struct kp_buf b = {0};
+
+			kp_buf_printf(&b, "%s-kjoin-changelog", c->group);
+			k->changelog = b.data;
+		}
+		if ((rc = kp_changelog_check(k->j->prod, k->changelog,
+		    k->ntasks, c->from, &created, err, sizeof(err))) != 0) {
+			kp_err("%s", err);
+			return fail(k->j, rc);
+		}
+		if (created)
+			kp_info("created changelog topic '%s' with %d partitions",
+			    k->changelog, k->ntasks);
+		k->j->nmarker = k->ntasks;
+		k->j->marker_off = kp_xmalloc((size_t)k->ntasks *
+		    sizeof(*k->j->marker_off));
+		for (i = 0; i < k->ntasks; i++)
+			k->j->marker_off[i] = -1;
+	}
 	if (k->other == NULL && global_load(k) < 0)
 		return -1;
 	t = rd_kafka_topic_partition_list_new(2);
@@ -1941,11 +2318,17 @@ new_producer(struct job *j)
 		/* Java's (and Kafka Streams') partitioner */
 		"partitioner", "murmur2_random",
 		NULL
+	}, *const join_defaults[] = {
+		"partitioner", "murmur2_random",
+		/* a changelog's writes must stay in order through retries */
+		"enable.idempotence", "true",
+		NULL
 	};
 	rd_kafka_conf_t *conf;
 	char err[512];
 
-	if ((conf = kp_kconf_build(&j->c->kc, defaults, err,
+	if ((conf = kp_kconf_build(&j->c->kc, j->c->join && j->c->from ?
+	    join_defaults : defaults, err,
 	    sizeof(err))) == NULL) {
 		kp_err("%s", err);
 		return fail(j, EX_CONFIG);
@@ -2070,6 +2453,7 @@ run_kafka(struct job *j)
 		free(q);
 	}
 	free(k.pool);
+	free(k.changelog);
 	kp_json_parser_free(k.jp);
 	return j->exit_code;
 }
@@ -2089,29 +2473,32 @@ run(struct conf *c)
 	int rc, wedged;
 
 	kp_record_init(&j.orec);
-	if (c->dlq_path && (j.dlq = kp_dlq_open_file(c->dlq_path, "kjoin", err,
-	    sizeof(err))) == NULL) {
-		kp_err("%s", err);
-		return EX_CANTCREAT;
-	}
 	if (c->eos && (j.txn = kp_txn_new(&to, err, sizeof(err))) == NULL) {
 		kp_err("%s", err);
-		kp_dlq_close(j.dlq);
 		return EX_CONFIG;
 	}
-	if (c->to) {
-		j.vf = c->out == KP_FMT_MSGPACK ? KP_VF_MSGPACK : KP_VF_JSON;
-		if (new_producer(&j) < 0) {
-			kp_txn_free(j.txn);
-			kp_dlq_close(j.dlq);
-			return j.exit_code;
-		}
-	} else {
-		j.w = kp_writer_new(1, &wo);
+	j.vf = c->out == KP_FMT_MSGPACK ? KP_VF_MSGPACK : KP_VF_JSON;
+	/* the producer of --to, and of the changelog of --join */
+	if ((c->to || (c->from && c->join)) && new_producer(&j) < 0) {
+		kp_txn_free(j.txn);
+		return j.exit_code;
 	}
-	rc = c->from ? run_kafka(&j) : run_pipe(&j);
+	if (!c->to)
+		j.w = kp_writer_new(1, &wo);
+	/* dead letters: a file, or a topic (in the transaction under
+	 * --exactly-once) */
+	rc = 0;
+	if (c->dlq_path && (j.dlq = kp_dlq_open(c->dlq_path, &c->kc,
+	    j.txn ? j.prod : NULL, "kjoin", err, sizeof(err), &rc)) == NULL) {
+		kp_err("%s", err);
+		j.exit_code = rc;
+	} else {
+		rc = c->from ? run_kafka(&j) : run_pipe(&j);
+	}
 	final_report(&j);
 	free(j.abort_why);
+	if (kp_dlq_close(j.dlq) < 0 && !rc)
+		rc = EX_IOERR;
 	/* a producer whose call never came back is left to the exit */
 	wedged = kp_txn_wedged(j.txn);
 	kp_txn_free(j.txn);
@@ -2119,10 +2506,9 @@ run(struct conf *c)
 		rd_kafka_flush(j.prod, 10000);
 		rd_kafka_destroy(j.prod);
 	}
-	if (kp_dlq_close(j.dlq) < 0 && !rc)
-		rc = EX_IOERR;
 	kp_writer_free(j.w);
 	kp_record_free(&j.orec);
+	free(j.marker_off);
 	kp_buf_free(&j.kb);
 	kp_buf_free(&j.mb);
 	return rc;
@@ -2209,9 +2595,9 @@ check_args(struct conf *c)
 		    "of a transaction");
 		return EX_USAGE;
 	}
-	if (c->eos && c->join) {
-		kp_err("--exactly-once goes with --table: the windows of --join "
-		    "have no changelog to be restored from after an abort");
+	if (c->changelog && (!c->join || !c->from)) {
+		kp_err("--changelog goes with --join and --from (the join "
+		    "buffers of Kafka mode)");
 		return EX_USAGE;
 	}
 	if (c->from && !c->state_dir)
@@ -2225,7 +2611,7 @@ parse_args(int argc, char **argv, struct conf *c)
 	enum { OPT_TABLE = 256, OPT_TABLE_KEY, OPT_JOIN, OPT_WITHIN, OPT_GRACE,
 	    OPT_LEFT, OPT_OUTER, OPT_PREFIX, OPT_GLOBAL, OPT_FROM, OPT_TO,
 	    OPT_STATE_DIR, OPT_MAX_IDLE, OPT_DLQ, OPT_STATS,
-	    OPT_COMMIT_INTERVAL, OPT_EXACTLY_ONCE };
+	    OPT_COMMIT_INTERVAL, OPT_EXACTLY_ONCE, OPT_CHANGELOG };
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, 'b' },
 		{ "debug", required_argument, NULL, 'd' },
@@ -2239,6 +2625,7 @@ parse_args(int argc, char **argv, struct conf *c)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "changelog", required_argument, NULL, OPT_CHANGELOG },
 		{ "commit-interval", required_argument, NULL,
 		    OPT_COMMIT_INTERVAL },
 		{ "dlq", required_argument, NULL, OPT_DLQ },
@@ -2327,6 +2714,9 @@ parse_args(int argc, char **argv, struct conf *c)
 				kp_err("%s", err);
 				return EX_USAGE;
 			}
+			break;
+		case OPT_CHANGELOG:
+			c->changelog = optarg;
 			break;
 		case OPT_COMMIT_INTERVAL:
 			if (parse_duration("--commit-interval", optarg,

@@ -578,6 +578,23 @@ kp_jtable_delete(struct kp_jtable *t, const void *k, size_t kn)
 	free(jmap_del(&t->m, k, kn, hash(k, kn)));
 }
 
+void
+kp_jtable_prefetch(const struct kp_jtable *t, const void *k, size_t kn,
+    int stage)
+{
+	const struct jmap_slot *s;
+	uint64_t h;
+
+	if (t->st || t->m.cap == 0)
+		return;
+	h = hash(k, kn);
+	s = &t->m.s[h & (t->m.cap - 1)];
+	if (stage == 0)
+		__builtin_prefetch(s);
+	else if (s->v && s->h == h)
+		__builtin_prefetch(s->v);
+}
+
 size_t
 kp_jtable_count(const struct kp_jtable *t)
 {

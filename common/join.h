@@ -70,6 +70,13 @@ int	kp_jtable_get(struct kp_jtable *t, const void *k, size_t kn,
 void	kp_jtable_put(struct kp_jtable *t, const void *k, size_t kn,
 	    const void *v, size_t vn);
 void	kp_jtable_delete(struct kp_jtable *t, const void *k, size_t kn);
+/* A hint that key k[0..kn) will be looked up soon: start loading the
+ * memory the look-up reads (a large table's look-up is mostly cache
+ * misses).  Stage 0 fetches the key's first hash slot; stage 1, called
+ * later (a few records on), reads that slot and fetches the entry it
+ * names.  Changes nothing; a no-op for a store-backed table. */
+void	kp_jtable_prefetch(const struct kp_jtable *t, const void *k, size_t kn,
+	    int stage);
 /* Keys held (memory tables; a store-backed table returns 0). */
 size_t	kp_jtable_count(const struct kp_jtable *t);
 

@@ -30,6 +30,8 @@ struct kp_store {
 	struct ov		*tab;
 	size_t			 cap, cnt, pending;
 	char			*got;	/* last value read from LevelDB */
+	kp_store_write_fn	 on_write;	/* kp_store_on_write() */
+	void			*on_write_arg;
 };
 
 struct kp_store_iter {
@@ -231,6 +233,8 @@ kp_store_put(struct kp_store *s, const void *k, size_t kn, const void *v,
 	leveldb_writebatch_put(s->batch, k, kn, v, vn);
 	ov_set(s, k, kn, v, vn, 0);
 	s->pending += kn + vn;
+	if (s->on_write)
+		s->on_write(s->on_write_arg, k, kn, v, vn);
 }
 
 void
@@ -239,6 +243,15 @@ kp_store_delete(struct kp_store *s, const void *k, size_t kn)
 	leveldb_writebatch_delete(s->batch, k, kn);
 	ov_set(s, k, kn, NULL, 0, 1);
 	s->pending += kn;
+	if (s->on_write)
+		s->on_write(s->on_write_arg, k, kn, NULL, 0);
+}
+
+void
+kp_store_on_write(struct kp_store *s, kp_store_write_fn fn, void *arg)
+{
+	s->on_write = fn;
+	s->on_write_arg = arg;
 }
 
 size_t

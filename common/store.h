@@ -75,6 +75,15 @@ int	kp_store_pending_get(struct kp_store *s, const void *k, size_t kn,
 struct kp_store_iter *kp_store_iter_from(struct kp_store *s,
 	    const void *prefix, size_t plen, const void *from, size_t fn);
 
+/* A write hook: fn(arg, k, kn, v, vn) is called for every later
+ * kp_store_put() (v the value) and kp_store_delete() (v NULL, vn 0) on
+ * s, after the write is buffered; k and v are borrowed for the call.
+ * For a changelog (changelog.h): each write also goes to its topic.  fn
+ * NULL: no more calls. */
+typedef void (*kp_store_write_fn)(void *arg, const void *k, size_t kn,
+	    const void *v, size_t vn);
+void	kp_store_on_write(struct kp_store *s, kp_store_write_fn fn, void *arg);
+
 /* mkdir -p.  Returns 0 or -1 with errno set. */
 int	kp_mkdirs(const char *path, int mode);
 

@@ -23,6 +23,7 @@ kjoin() { timeout 120 "$KPIPE_BUILD/bin/kjoin" "$@"; }
 KJ="-X session.timeout.ms=6000 -X heartbeat.interval.ms=500 --state-dir st"
 
 if ! kafka_up --topic v:6 --topic c:6 --topic v2:6 --topic c2:6 \
+    --topic g-win-kjoin-changelog:6 --topic g-win2-kjoin-changelog:6 \
     --topic ks:6 --topic kt:6 --topic kout:6; then
 	test_skip 'kjoin stream-stream joins in Kafka mode' 'kmock did not start'
 	test_done

@@ -30,9 +30,12 @@ test_expect_success 'usage: --exactly-once needs Kafka in and out' '
 	grep "need --from" err &&
 	test_expect_code 64 kjoin $B --table t --from s -G g --exactly-once 2>err &&
 	grep "needs --to" err &&
-	test_expect_code 64 kjoin $B --join t --within 1s --from s -G g --to o \
+	test_expect_code 64 kjoin $B --join t --within 1s --from s -G g \
 	    --exactly-once 2>err &&
-	grep "goes with --table" err
+	grep "needs --to" err &&
+	test_expect_code 64 kjoin $B --join file:t --within 1s --exactly-once \
+	    </dev/null 2>err &&
+	grep "need --from" err
 '
 
 KA="-w tumbling:1s -a n=count() -k .id"

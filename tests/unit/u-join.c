@@ -406,6 +406,114 @@ test_window(struct kp_store *st)
 	kp_record_free(&r);
 }
 
+/* kp_store_on_write(): every write of the window's store reaches the
+ * hook, in order, so that replaying them into an empty store (what a
+ * changelog restore does) gives the same contents */
+static struct kp_store *mirror;
+static int nput, ndel;
+
+static void
+hook(void *arg, const void *k, size_t kn, const void *v, size_t vn)
+{
+	(void)arg;
+	if (v) {
+		nput++;
+		kp_store_put(mirror, k, kn, v, vn);
+	} else {
+		ndel++;
+		kp_store_delete(mirror, k, kn);
+	}
+}
+
+static void
+dump(struct kp_store *st, struct kp_buf *out)
+{
+	struct kp_store_iter *it = kp_store_iter_new(st, NULL, 0);
+	const void *k, *v;
+	size_t kn, vn;
+
+	while (kp_store_iter_next(it, &k, &kn, &v, &vn) == 1) {
+		kp_buf_printf(out, "%zu:", kn);
+		kp_buf_add(out, k, kn);
+		kp_buf_printf(out, "=%zu:", vn);
+		kp_buf_add(out, v, vn);
+		kp_buf_addc(out, ';');
+	}
+	kp_store_iter_free(it);
+}
+
+static void
+test_store_hook(struct kp_store *st, const char *mdir)
+{
+	struct kp_jwin_opts o = { .within = 10000, .left_unmatched = 1 };
+	struct kp_jwin *w = kp_jwin_new(&o, emit, NULL);
+	struct kp_buf a = {0}, b = {0};
+	struct kp_record r;
+	char err[256];
+
+	kp_record_init(&r);
+	if ((mirror = kp_store_open(mdir, 0, err, sizeof(err))) == NULL) {
+		printf("# %s\n", err);
+		exit(1);
+	}
+	kp_jwin_attach_store(w, st);
+	kp_store_on_write(st, hook, NULL);
+	/* by hand: each add puts its entry and the stream time "s" (2
+	 * puts); the click at 30 s closes the view at 1 s (1 < 30 - 10):
+	 * its entry is deleted (1 delete) */
+	rec(&r, "u7", "{\"v\":7}", 1000);
+	kp_jwin_add(w, 0, "u7", 2, &r);
+	rec(&r, "u8", "{\"c\":8}", 30000);
+	kp_jwin_add(w, 1, "u8", 2, &r);
+	kp_store_put(st, "m", 1, "meta", 4);
+	is_int(nput, 5, "store hook: 5 puts (2 entries, 2 stream times, m)");
+	is_int(ndel, 1, "store hook: 1 delete (the closed view)");
+	ok(kp_store_commit(st, 0, err, sizeof(err)) == 0 &&
+	    kp_store_commit(mirror, 0, err, sizeof(err)) == 0, "store hook: commit");
+	dump(st, &a);
+	dump(mirror, &b);
+	ok(a.len > 0 && a.len == b.len && !memcmp(a.data, b.data, a.len),
+	    "store hook: replayed writes give the same store");
+	kp_store_on_write(st, NULL, NULL);
+	kp_store_put(st, "x", 1, "y", 1);
+	is_int(nput, 5, "store hook: none after it is removed");
+	kp_jwin_free(w);
+	kp_store_close(mirror);
+	kp_store_destroy(mdir, err, sizeof(err));
+	kp_buf_free(&a);
+	kp_buf_free(&b);
+	kp_record_free(&r);
+}
+
+/* kp_jtable_prefetch() is a hint: look-ups answer the same after it */
+static void
+test_prefetch(void)
+{
+	struct kp_jtable *t = kp_jtable_new(NULL);
+	const void *v;
+	size_t vn;
+	char err[64];
+	int i;
+
+	kp_jtable_prefetch(t, "a", 1, 0);	/* empty: no slots yet */
+	kp_jtable_prefetch(t, "a", 1, 1);
+	for (i = 0; i < 100; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "k%d", i);
+		kp_jtable_put(t, k, strlen(k), k, strlen(k));
+	}
+	kp_jtable_prefetch(t, "k42", 3, 0);
+	kp_jtable_prefetch(t, "k42", 3, 1);
+	kp_jtable_prefetch(t, "nope", 4, 0);
+	kp_jtable_prefetch(t, "nope", 4, 1);
+	ok(kp_jtable_get(t, "k42", 3, &v, &vn, err, sizeof(err)) == 1 &&
+	    vn == 3 && !memcmp(v, "k42", 3), "prefetch: a present key");
+	ok(kp_jtable_get(t, "nope", 4, &v, &vn, err, sizeof(err)) == 0,
+	    "prefetch: an absent key");
+	kp_jtable_free(t);
+}
+
 int
 main(void)
 {
@@ -436,7 +544,20 @@ main(void)
 	test_window(st);
 	kp_store_close(st);
 	kp_store_destroy(dir, err, sizeof(err));
+	if ((st = kp_store_open(dir, 0, err, sizeof(err))) == NULL) {
+		printf("# %s\n", err);
+		return 1;
+	}
+	{
+		char mdir[4200];
+
+		snprintf(mdir, sizeof(mdir), "%s/mirror", dir);
+		test_store_hook(st, mdir);
+	}
+	kp_store_close(st);
+	kp_store_destroy(dir, err, sizeof(err));
 	rmdir(dir);
+	test_prefetch();
 	kp_json_parser_free(jp);
 	return done_testing();
 }
