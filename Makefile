@@ -3,6 +3,7 @@
 #   make                       build libkpipe.a, bin/* and tools/*
 #   make check                 build and run every test under prove (TAP)
 #   make check SANITIZE=1      the same, built with ASan + UBSan
+#   make check JOBS=N          N test scripts at once (default 4)
 #   make install PREFIX=DIR    install programs and man pages
 #   make demo                  the cloud-monitoring job on the shipped data
 #   make bench                 benchmarks against peers (never a test)
@@ -10,6 +11,9 @@
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2 -g
+# test scripts run at once under prove: they mostly wait on the mock
+# broker (group joins, session timeouts), so more than the 2 cores
+JOBS    ?= 4
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror $(OPT) -Icommon -D_GNU_SOURCE
 PKGS     = rdkafka msgpack yajl sqlite3 libpq
 CFLAGS  += $(shell pkg-config --cflags $(PKGS))
@@ -62,7 +66,7 @@ units: $(UNITS)
 # tests are shell scripts (tests/tNNNN-*.sh) that find the programs
 # through KPIPE_BUILD.
 check: all $(UNITS)
-	KPIPE_BUILD=$(abspath $(BUILD)) prove -j2 --timer $(UNITS) tests/t[0-9]*.sh
+	KPIPE_BUILD=$(abspath $(BUILD)) prove -j$(JOBS) --timer $(UNITS) tests/t[0-9]*.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
