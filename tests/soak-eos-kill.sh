@@ -26,7 +26,8 @@
 #
 #   EOS_SEED=7 EOS_RECORDS=200000 EOS_KILLS=12 tests/soak-eos-kill.sh
 #
-# (scripts/eos-soak runs it so, with a fresh seed.)
+# (scripts/eos-soak runs it so, with a fresh seed; make check runs it
+# small, as t0802-eos-chain.sh and t0802-eos-chain-alo.sh.)
 #
 # The golden output comes from the same data through the pipe modes of
 # kdlq and kjoin (stdin to stdout, no Kafka, never interrupted), and is
