@@ -155,6 +155,21 @@ test_expect_success 'a payload that does not decode: exit 65 naming it, or a dea
 	grep "kpipe.error.topic=bad1" dl && grep "kpipe.error.offset=1" dl
 '
 
+test_expect_success 'reading a file, a dead-letter topic with -b; a file without' '
+	printf "{\"n\":1}\n{oops\n{\"n\":3}\n" >in.jsonl &&
+	ksource -b "$BROKERS" --dlq bad1-dlq -O value in.jsonl >out &&
+	printf "{\"n\":1}\n{\"n\":3}\n" >expect && test_cmp expect out &&
+	kcat -C -b "$BROKERS" -t bad1-dlq -e -q -f "%s|%h\n" >dl &&
+	test_line_count = 2 dl &&
+	grep "^{oops|" dl >l2 &&
+	grep "kpipe.error.file=in.jsonl" l2 && grep "kpipe.error.line=2" l2 &&
+	ksource --dlq bad1-dlq -O value in.jsonl >out2 &&
+	test_cmp expect out2 &&
+	jq -e ".source.line == 2 and .value == \"{oops\"" bad1-dlq &&
+	test_expect_code 64 ksource --dlq topic:x in.jsonl 2>err &&
+	grep "needs brokers" err
+'
+
 test_expect_success 'SIGTERM stops ksource cleanly with exit 0' '
 	ksource -b "$BROKERS" -t t3 -O value >/dev/null &
 	p=$! && sleep 2 && kill -TERM $p && wait $p
