@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "changelog.h"
 #include "codec.h"
 #include "dlq.h"
 #include "json.h"
@@ -908,104 +909,22 @@ run_files(struct run *r)
 
 /* ---- Kafka mode ---- */
 
-/* The partition count of topic from a listing of all topics, which
- * (unlike a request naming the topic) never makes a broker auto-create
- * it: the count, 0 when there is no such topic, -1 with errstr. */
-static int
-topic_partitions(rd_kafka_t *rk, const char *topic, char *errstr, size_t n)
-{
-	const struct rd_kafka_metadata *md;
-	rd_kafka_resp_err_t e;
-	int i, cnt = 0;
-
-	if ((e = rd_kafka_metadata(rk, 1, NULL, &md, 10000))) {
-		snprintf(errstr, n, "cannot get metadata: %s", rd_kafka_err2str(e));
-		return -1;
-	}
-	for (i = 0; i < md->topic_cnt; i++)
-		if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
-			cnt = md->topics[i].partition_cnt;
-	rd_kafka_metadata_destroy(md);
-	return cnt;
-}
-
+/* Check or create the changelog topic (changelog.h); 0 or an exit
+ * code (logged). */
 static int
 changelog_check(struct run *r, int nparts)
 {
-	const char *cl = r->changelog;
-	char err[512];
-	int n = topic_partitions(r->cons, cl, err, sizeof(err));
+	char err[1024];
+	int rc, created;
 
-	if (n < 0) {
+	rc = kp_changelog_check(r->prod, r->changelog, nparts, r->c->from,
+	    &created, err, sizeof(err));
+	if (created)
+		kp_info("created changelog topic '%s' with %d partitions",
+		    r->changelog, nparts);
+	if (rc)
 		kp_err("%s", err);
-		return EX_UNAVAILABLE;
-	}
-	if (n == 0) {
-		rd_kafka_NewTopic_t *nt;
-		rd_kafka_queue_t *q;
-		rd_kafka_event_t *ev;
-		rd_kafka_AdminOptions_t *ao;
-		const char *why = "no answer";
-
-		nt = rd_kafka_NewTopic_new(cl, nparts, -1, err, sizeof(err));
-		rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-		q = rd_kafka_queue_new(r->prod);
-		ao = rd_kafka_AdminOptions_new(r->prod, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-		rd_kafka_AdminOptions_set_operation_timeout(ao, 5000, err,
-		    sizeof(err));
-		rd_kafka_AdminOptions_set_request_timeout(ao, 5000, err,
-		    sizeof(err));
-		rd_kafka_CreateTopics(r->prod, &nt, 1, ao, q);
-		ev = rd_kafka_queue_poll(q, 8000);
-		if (ev && rd_kafka_event_error(ev)) {
-			snprintf(err, sizeof(err), "%s",
-			    rd_kafka_event_error_string(ev));
-			why = err;
-		} else if (ev) {
-			const rd_kafka_CreateTopics_result_t *res =
-			    rd_kafka_event_CreateTopics_result(ev);
-			size_t cnt = 0;
-			const rd_kafka_topic_result_t **tr = res ?
-			    rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
-
-			if (cnt == 1 && rd_kafka_topic_result_error(tr[0])) {
-				snprintf(err, sizeof(err), "%s",
-				    rd_kafka_topic_result_error_string(tr[0]) ?
-				    rd_kafka_topic_result_error_string(tr[0]) :
-				    rd_kafka_err2str(rd_kafka_topic_result_error(
-				    tr[0])));
-				why = err;
-			} else if (cnt == 1) {
-				why = NULL;
-			}
-		}
-		if (ev)
-			rd_kafka_event_destroy(ev);
-		rd_kafka_AdminOptions_destroy(ao);
-		rd_kafka_queue_destroy(q);
-		rd_kafka_NewTopic_destroy(nt);
-		if (why == NULL) {
-			kp_info("created changelog topic '%s' with %d partitions",
-			    cl, nparts);
-			n = kp_kafka_partition_count(r->cons, cl, 10000, err,
-			    sizeof(err));
-		}
-		if (why || n <= 0) {
-			kp_err("changelog topic '%s' does not exist and cannot be "
-			    "created (%s): create it with %d partitions, as the "
-			    "input '%s' has, e.g. kafka-topics.sh --create "
-			    "--topic %s --partitions %d --config "
-			    "cleanup.policy=compact", cl, why ? why : err, nparts,
-			    r->c->from, cl, nparts);
-			return EX_CONFIG;
-		}
-	}
-	if (n != nparts) {
-		kp_err("changelog topic '%s' has %d partitions, the input '%s' "
-		    "has %d: they must be equal", cl, n, r->c->from, nparts);
-		return EX_CONFIG;
-	}
-	return 0;
+	return rc;
 }
 
 static rd_kafka_t *
@@ -1044,142 +963,57 @@ restore_consumer(struct run *r)
 	return r->restore;
 }
 
-struct pend {
-	struct kp_buf	 b;	/* u8 tombstone, u32 klen, key, u32 vlen, value */
-};
+static void
+restore_progress(void *arg, int32_t id, unsigned long n, double sec)
+{
+	const struct kp_changelog_restore *cr = arg;
+
+	kp_info("partition %d: restoring, %lu changelog records so far "
+	    "(%.0f records/s), offset %lld of %lld", (int)id, n,
+	    sec > 0 ? n / sec : 0.0, (long long)cr->offset,
+	    (long long)cr->hi);
+}
 
 static void
-pend_apply(struct pend *pd, struct kp_store *s)
+restore_warn(void *arg, const char *msg)
 {
-	size_t off = 0;
-
-	while (off < pd->b.len) {
-		uint8_t del = (uint8_t)pd->b.data[off];
-		uint32_t kn, vn;
-
-		memcpy(&kn, pd->b.data + off + 1, 4);
-		memcpy(&vn, pd->b.data + off + 5 + kn, 4);
-		if (del)
-			kp_store_delete(s, pd->b.data + off + 5, kn);
-		else
-			kp_store_put(s, pd->b.data + off + 5, kn,
-			    pd->b.data + off + 9 + kn, vn);
-		off += 9 + kn + vn;
-	}
-	kp_buf_reset(&pd->b);
+	(void)arg;
+	kp_warn("changelog: %s", msg);
 }
 
 /*
- * Apply the changelog of p from `from` up to hi: whole flushes, those
- * that end with a marker, and nothing after the last marker (a flush a
- * crash cut short).  The keys of that tail go to `tail`, for repair.
+ * Apply the changelog of p from `from` up to hi (changelog.h): whole
+ * flushes, those that end with a marker, and nothing after the last
+ * marker (a flush a crash cut short).  The writes of that tail go to
+ * `tail` (the caller frees it), for repair.
  */
 static int
 restore_part(struct run *r, struct part *p, int64_t from, int64_t hi,
-    struct pend *tail)
+    struct kp_buf *tail)
 {
-	rd_kafka_t *rk = restore_consumer(r);
-	rd_kafka_topic_partition_list_t *tl;
-	struct pend pd = {0};
-	int64_t ck = from, n = 0, t0 = kp_mono_ms(), tlog = t0, ms;
+	struct kp_changelog_restore cr = {
+		.rk = restore_consumer(r), .topic = r->changelog,
+		.partition = p->id, .from = from, .hi = hi, .marker = "m",
+		.marker_len = 1, .store = p->store, .dir = p->dir,
+		.batch_bytes = RESTORE_BATCH, .progress = restore_progress,
+		.warn = restore_warn,
+	};
 	char err[512];
-	int idle = 0, rc = 0;
+	int rc;
 
-	if (rk == NULL)
+	if (cr.rk == NULL)
 		return -1;
-	tl = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(tl, r->changelog, p->id)->offset = from;
-	if (rd_kafka_assign(rk, tl)) {
-		kp_err("cannot assign changelog '%s' partition %d", r->changelog,
-		    (int)p->id);
-		rd_kafka_topic_partition_list_destroy(tl);
-		return -1;
-	}
-	while (!kp_stop) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
-		uint8_t del;
-		uint32_t kn, vn;
-
-		if (m == NULL) {
-			if (++idle > 60) {
-				kp_err("changelog '%s' partition %d: no data "
-				    "before offset %lld", r->changelog, (int)p->id,
-				    (long long)hi);
-				rc = -1;
-				break;
-			}
-			continue;
-		}
-		idle = 0;
-		if (m->err) {
-			int eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-
-			if (!eof)
-				kp_warn("changelog: %s", rd_kafka_message_errstr(m));
-			rd_kafka_message_destroy(m);
-			if (eof)
-				break;
-			continue;
-		}
-		if (m->partition != p->id || m->offset < from) {
-			rd_kafka_message_destroy(m);
-			continue;
-		}
-		del = m->payload == NULL;
-		kn = (uint32_t)m->key_len;
-		vn = (uint32_t)m->len;
-		kp_buf_add(&pd.b, &del, 1);
-		kp_buf_add(&pd.b, &kn, 4);
-		kp_buf_add(&pd.b, m->key ? m->key : "", kn);
-		kp_buf_add(&pd.b, &vn, 4);
-		kp_buf_add(&pd.b, m->payload ? m->payload : "", vn);
-		n++;
-		if (kp_mono_ms() - tlog >= 5000) {
-			tlog = kp_mono_ms();
-			kp_info("partition %d: restoring, %lld changelog records "
-			    "so far (%.0f records/s), offset %lld of %lld",
-			    (int)p->id, (long long)n, n * 1000.0 /
-			    (double)(tlog - t0 > 0 ? tlog - t0 : 1),
-			    (long long)m->offset, (long long)hi);
-		}
-		if (kn == 1 && *(const char *)m->key == 'm') {
-			pend_apply(&pd, p->store);
-			ck = m->offset + 1;
-			if (kp_store_pending(p->store) > RESTORE_BATCH) {
-				if (kp_store_commit(p->store, 0, err,
-				    sizeof(err)) < 0 ||
-				    kp_store_checkpoint_write(p->dir, ck, err,
-				    sizeof(err)) < 0) {
-					kp_err("%s", err);
-					rd_kafka_message_destroy(m);
-					rc = -1;
-					break;
-				}
-			}
-		}
-		if (m->offset + 1 >= hi) {
-			rd_kafka_message_destroy(m);
-			break;
-		}
-		rd_kafka_message_destroy(m);
-	}
-	rd_kafka_assign(rk, NULL);
-	rd_kafka_topic_partition_list_destroy(tl);
-	if (rc == 0 && kp_stop)
-		rc = -1;
-	if (rc == 0 && (kp_store_commit(p->store, 0, err, sizeof(err)) < 0 ||
-	    kp_store_checkpoint_write(p->dir, ck, err, sizeof(err)) < 0)) {
+	cr.arg = &cr;
+	/* a stop is not an error to report */
+	if ((rc = kp_changelog_restore(&cr, err, sizeof(err))) < 0 && !kp_stop)
 		kp_err("%s", err);
-		rc = -1;
-	}
-	ms = kp_mono_ms() - t0;
-	r->nrestored += (unsigned long long)n;
-	r->restore_ms += ms;
-	kp_info("partition %d: restored %lld changelog records (offsets "
-	    "%lld..%lld) in %lld ms, %.0f records/s", (int)p->id, (long long)n,
-	    (long long)from, (long long)hi, (long long)ms,
-	    n * 1000.0 / (double)(ms > 0 ? ms : 1));
-	*tail = pd;
+	r->nrestored += cr.records;
+	r->restore_ms += cr.ms;
+	kp_info("partition %d: restored %lu changelog records (offsets "
+	    "%lld..%lld) in %lld ms, %.0f records/s", (int)p->id, cr.records,
+	    (long long)from, (long long)hi, (long long)cr.ms,
+	    cr.records * 1000.0 / (double)(cr.ms > 0 ? cr.ms : 1));
+	*tail = cr.tail;
 	return rc;
 }
 
@@ -1192,7 +1026,7 @@ static struct part *
 part_open(struct run *r, int32_t id, int rollback)
 {
 	struct part *p = kp_xcalloc(1, sizeof(*p));
-	struct pend tail = {0};
+	struct kp_buf tail = {0};
 	rd_kafka_resp_err_t e;
 	int64_t ck = 0, lo, hi, from;
 	char err[512];
@@ -1238,7 +1072,7 @@ part_open(struct run *r, int32_t id, int rollback)
 	bind_store(p, r->c->cache_bytes / (r->nparts > 0 ? r->nparts : 1));
 	if (from < hi) {
 		if (restore_part(r, p, from, hi, &tail) < 0) {
-			kp_buf_free(&tail.b);
+			kp_buf_free(&tail);
 			fail(r, EX_TEMPFAIL);
 			goto bad;
 		}
@@ -1249,21 +1083,21 @@ part_open(struct run *r, int32_t id, int rollback)
 		goto bad;
 	}
 	if (load_store(p) < 0) {
-		kp_buf_free(&tail.b);
+		kp_buf_free(&tail);
 		fail(r, EX_DATAERR);
 		goto bad;
 	}
-	if (tail.b.len) {
+	if (tail.len) {
 		size_t off = 0, nk = 0;
 
 		/* rewrite what an unfinished flush left in the changelog */
-		while (off < tail.b.len) {
+		while (off < tail.len) {
 			uint32_t kn, vn;
 
-			memcpy(&kn, tail.b.data + off + 1, 4);
-			memcpy(&vn, tail.b.data + off + 5 + kn, 4);
-			if (!(kn == 1 && tail.b.data[off + 5] == 'm'))
-				kp_aggtab_store_touch(p->tab, tail.b.data + off + 5,
+			memcpy(&kn, tail.data + off + 1, 4);
+			memcpy(&vn, tail.data + off + 5 + kn, 4);
+			if (!(kn == 1 && tail.data[off + 5] == 'm'))
+				kp_aggtab_store_touch(p->tab, tail.data + off + 5,
 				    kn);
 			off += 9 + kn + vn;
 			nk++;
@@ -1272,7 +1106,7 @@ part_open(struct run *r, int32_t id, int rollback)
 		kp_info("partition %d: repairing %zu changelog records of an "
 		    "unfinished commit", (int)id, nk);
 	}
-	kp_buf_free(&tail.b);
+	kp_buf_free(&tail);
 	kp_info("partition %d: %zu open windows, stream time %lld, resuming at "
 	    "offset %lld%s", (int)id, kp_aggtab_open_windows(p->tab),
 	    (long long)kp_aggtab_stream_time(p->tab), (long long)p->next,

@@ -33,8 +33,6 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <yajl/yajl_parse.h>
-
 #include "codec.h"
 #include "dlq.h"
 #include "json.h"
@@ -127,29 +125,14 @@ struct inpart {
 	struct inpart		*link;
 };
 
-/* The fast path for a JSON object keyed by one of its own fields (-k
- * .id): yajl checks the value, as the full decoder would, but only that
- * field is kept, instead of the whole value being packed into msgpack
- * (and its numbers converted) to be thrown away, since the value leaves
- * byte for byte.  Anything unusual (not an object, the field absent,
- * repeated, or not a string, an integer of at most 18 digits or null,
- * any error) is left to the full decoder, so keys and dead-letter
- * reasons are the same either way. */
-struct fast {
-	yajl_handle		 h;
-	const char		*name;
-	size_t			 name_len;
-	int			 depth;
-	int			 values;	/* top-level values complete */
-	int			 want;		/* the next value is the key */
-	int			 found;
-	struct kp_buf		 key;
-	int			 key_null;
-};
-
 struct run {
 	struct conf		*c;
-	struct fast		*fast;		/* NULL: no fast path */
+	/* the fast path for a JSON object keyed by one of its own fields
+	 * (-k .id; json.h): the value leaves byte for byte, so it is not
+	 * packed into msgpack to be thrown away; what the reader cannot
+	 * say is left to the full decoder, so keys and dead-letter
+	 * reasons are the same either way.  NULL: no fast path */
+	struct kp_json_field	*fast;
 	rd_kafka_t		*rk;		/* consumer (--from, --check) */
 	rd_kafka_t		*pk;		/* producer (--to) */
 	struct kp_dlq		*dlq;
@@ -1063,180 +1046,18 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
-/* ---- the fast path (struct fast) ---- */
-
-/* a scalar value: the key when it is wanted */
-static int
-fast_scalar(struct fast *f, int kind, const void *s, size_t n)
-{
-	if (f->depth == 0)
-		return 0;	/* a top-level scalar: not an object */
-	if (!f->want)
-		return 1;
-	f->want = 0;
-	f->found++;
-	switch (kind) {
-	case 's':
-		kp_buf_add(&f->key, s, n);
-		return 1;
-	case 'z':
-		f->key_null = 1;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-static int
-fast_null(void *ctx)
-{
-	return fast_scalar(ctx, 'z', NULL, 0);
-}
-
-static int
-fast_bool(void *ctx, int b)
-{
-	(void)b;
-	return fast_scalar(ctx, 'b', NULL, 0);
-}
-
-/* an integer of at most 18 digits keys as its digits, as the full
- * decoder's int64 does; "-0", floats and longer numbers go to it */
-static int
-fast_number(void *ctx, const char *s, size_t n)
-{
-	struct fast *f = ctx;
-	size_t i = s[0] == '-';
-
-	if (!f->want)
-		return fast_scalar(f, 'n', NULL, 0);
-	if (n - i < 1 || n - i > 18 || (i && s[1] == '0'))
-		return 0;
-	for (; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return fast_scalar(f, 's', s, n);
-}
-
-static int
-fast_string(void *ctx, const unsigned char *s, size_t n)
-{
-	return fast_scalar(ctx, 's', s, n);
-}
-
-static int
-fast_open(void *ctx)
-{
-	struct fast *f = ctx;
-
-	if (f->want || f->depth >= KP_JSON_MAX_DEPTH)
-		return 0;
-	f->depth++;
-	return 1;
-}
-
-static int
-fast_open_array(void *ctx)
-{
-	struct fast *f = ctx;
-
-	return f->depth == 0 ? 0 : fast_open(ctx);
-}
-
-static int
-fast_close(void *ctx)
-{
-	struct fast *f = ctx;
-
-	if (--f->depth == 0)
-		f->values++;
-	return 1;
-}
-
-static int
-fast_map_key(void *ctx, const unsigned char *s, size_t n)
-{
-	struct fast *f = ctx;
-
-	if (f->depth != 1)
-		return 1;
-	f->want = n == f->name_len && !memcmp(s, f->name, n);
-	return !(f->want && f->found);	/* a repeated field: give up */
-}
-
-static const yajl_callbacks fast_callbacks = {
-	.yajl_null = fast_null,
-	.yajl_boolean = fast_bool,
-	.yajl_number = fast_number,
-	.yajl_string = fast_string,
-	.yajl_start_map = fast_open,
-	.yajl_map_key = fast_map_key,
-	.yajl_end_map = fast_close,
-	.yajl_start_array = fast_open_array,
-	.yajl_end_array = fast_close,
-};
-
-static void
-fast_reset(struct fast *f)
-{
-	if (f->h)
-		yajl_free(f->h);
-	if ((f->h = yajl_alloc(&fast_callbacks, NULL, f)) == NULL)
-		abort();
-	yajl_config(f->h, yajl_allow_multiple_values, 1);
-	f->depth = 0;
-}
+/* ---- the fast path (kp_json_field, json.h) ---- */
 
 /* A fast path for the -k paths of c under format fmt, or NULL. */
-static struct fast *
+static struct kp_json_field *
 fast_new(const struct conf *c, enum kp_format fmt)
 {
-	struct fast *f;
-
 	if (c->nkeys != 1 || c->keys[0].root != KP_ROOT_VALUE ||
 	    c->keys[0].nsteps != 1 || c->keys[0].steps[0].name == NULL ||
 	    (fmt != KP_FMT_AUTO && fmt != KP_FMT_JSON))
 		return NULL;
-	f = kp_xcalloc(1, sizeof(*f));
-	f->name = c->keys[0].steps[0].name;
-	f->name_len = c->keys[0].steps[0].name_len;
-	fast_reset(f);
-	return f;
-}
-
-static void
-fast_free(struct fast *f)
-{
-	if (f == NULL)
-		return;
-	yajl_free(f->h);
-	kp_buf_free(&f->key);
-	free(f);
-}
-
-/* Find the key of the JSON object p/n.  Returns 1 with f->key (or
- * f->key_null), or 0: leave it to the full decoder. */
-static int
-fast_key(struct fast *f, const unsigned char *p, size_t n)
-{
-	yajl_status st;
-	size_t j = 0;
-
-	while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\n' ||
-	    p[j] == '\r'))
-		j++;
-	if (j == n || p[j] != '{')
-		return 0;
-	f->values = f->want = f->found = f->key_null = 0;
-	kp_buf_reset(&f->key);
-	st = yajl_parse(f->h, p, n);
-	if (st == yajl_status_ok)
-		st = yajl_parse(f->h, (const unsigned char *)" ", 1);
-	if (st != yajl_status_ok || f->depth != 0) {
-		fast_reset(f);
-		return 0;
-	}
-	return f->values == 1 && f->found == 1;
+	return kp_json_field_new(c->keys[0].steps[0].name,
+	    c->keys[0].steps[0].name_len);
 }
 
 static void
@@ -1245,14 +1066,15 @@ consume_one(struct run *r, rd_kafka_message_t *m, enum kp_format fmt)
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	struct inpart *ip = inpart_get(r, topic, m->partition);
 	char err[512];
+	const char *fk;
+	size_t fkn;
 
 	r->nread++;
-	if (r->fast && m->payload && fast_key(r->fast, m->payload, m->len)) {
+	if (r->fast && m->payload && kp_json_field_get(r->fast, m->payload,
+	    m->len, &fk, &fkn)) {
 		kp_record_from_message(&r->rec, m, KP_FMT_RAW, r->jp, err,
 		    sizeof(err));
-		kp_record_set_key(&r->rec, r->fast->key_null ? NULL :
-		    (r->fast->key.data ? r->fast->key.data : ""),
-		    r->fast->key.len);
+		kp_record_set_key(&r->rec, fk, fkn);
 		note_key(r, &r->rec);
 		goto send;
 	}
@@ -1690,7 +1512,7 @@ free_parts(struct run *r)
 		free(ip);
 	}
 	batches_free(r);
-	fast_free(r->fast);
+	kp_json_field_free(r->fast);
 	r->fast = NULL;
 }
 

@@ -157,6 +157,7 @@ kp_changelog_restore(struct kp_changelog_restore *r, char *errstr, size_t en)
 	int idle = 0, rc = 0;
 
 	r->records = 0;
+	r->offset = -1;
 	r->checkpoint = r->from;
 	kp_buf_reset(&r->tail);
 	if (r->from >= r->hi) {
@@ -198,6 +199,8 @@ kp_changelog_restore(struct kp_changelog_restore *r, char *errstr, size_t en)
 		if (m->err) {
 			int eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
 
+			if (!eof && r->warn)
+				r->warn(r->arg, rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			if (eof)
 				break;
@@ -216,7 +219,7 @@ kp_changelog_restore(struct kp_changelog_restore *r, char *errstr, size_t en)
 		kp_buf_add(&r->tail, &vn, 4);
 		kp_buf_add(&r->tail, m->payload ? m->payload : "", vn);
 		r->records++;
-		off = m->offset;
+		r->offset = off = m->offset;
 		if (kn == r->marker_len && !memcmp(m->key, r->marker, kn)) {
 			apply(&r->tail, r->store);
 			r->checkpoint = off + 1;

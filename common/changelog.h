@@ -38,9 +38,15 @@ int	kp_changelog_check(rd_kafka_t *rk, const char *topic, int nparts,
 	    const char *input, int *created, char *errstr, size_t errstr_size);
 
 /* Progress of a restore, for the caller's log: records applied so far
- * and the seconds since it started; called about every 5 s. */
+ * and the seconds since it started; called about every 5 s (the
+ * struct's `offset` tells how far it got). */
 typedef void (*kp_changelog_progress_fn)(void *arg, int32_t partition,
 	    unsigned long records, double seconds);
+
+/* A consumer error other than the partition's end while restoring
+ * (librdkafka's message error string, borrowed for the call); the
+ * restore goes on. */
+typedef void (*kp_changelog_warn_fn)(void *arg, const char *msg);
 
 struct kp_changelog_restore {
 	rd_kafka_t	*rk;		/* a consumer (assign() is used) */
@@ -53,9 +59,11 @@ struct kp_changelog_restore {
 	const char	*dir;		/* the store's directory (checkpoint) */
 	size_t		 batch_bytes;	/* commit the store past this */
 	kp_changelog_progress_fn progress;	/* may be NULL */
-	void		*arg;
+	kp_changelog_warn_fn warn;	/* may be NULL: errors are skipped */
+	void		*arg;		/* for progress and warn */
 	/* out */
 	unsigned long	 records;	/* changelog records read */
+	int64_t		 offset;	/* of the last record read, or -1 */
 	int64_t		 checkpoint;	/* offset after the last marker */
 	int64_t		 ms;		/* how long it took */
 	/* the writes after the last marker, in order, each as u8 delete

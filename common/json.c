@@ -385,6 +385,196 @@ fail:
 	return -1;
 }
 
+/* ---- one field (struct kp_json_field), first written in krepart ---- */
+
+struct kp_json_field {
+	yajl_handle		 h;
+	char			*name;
+	size_t			 name_len;
+	int			 depth;
+	int			 values;	/* top-level values complete */
+	int			 want;		/* the next value is the field */
+	int			 found;
+	struct kp_buf		 val;
+	int			 null;
+};
+
+/* a scalar value: the field's when it is wanted */
+static int
+field_scalar(struct kp_json_field *f, int kind, const void *s, size_t n)
+{
+	if (f->depth == 0)
+		return 0;	/* a top-level scalar: not an object */
+	if (!f->want)
+		return 1;
+	f->want = 0;
+	f->found++;
+	switch (kind) {
+	case 's':
+		kp_buf_add(&f->val, s, n);
+		return 1;
+	case 'z':
+		f->null = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int
+field_null(void *ctx)
+{
+	return field_scalar(ctx, 'z', NULL, 0);
+}
+
+static int
+field_bool(void *ctx, int b)
+{
+	(void)b;
+	return field_scalar(ctx, 'b', NULL, 0);
+}
+
+/* an integer of at most 18 digits keys as its digits, as the full
+ * decoder's int64 does; "-0", floats and longer numbers go to it */
+static int
+field_number(void *ctx, const char *s, size_t n)
+{
+	struct kp_json_field *f = ctx;
+	size_t i = s[0] == '-';
+
+	if (!f->want)
+		return field_scalar(f, 'n', NULL, 0);
+	if (n - i < 1 || n - i > 18 || (i && s[1] == '0'))
+		return 0;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return field_scalar(f, 's', s, n);
+}
+
+static int
+field_string(void *ctx, const unsigned char *s, size_t n)
+{
+	return field_scalar(ctx, 's', s, n);
+}
+
+static int
+field_open(void *ctx)
+{
+	struct kp_json_field *f = ctx;
+
+	if (f->want || f->depth >= KP_JSON_MAX_DEPTH)
+		return 0;
+	f->depth++;
+	return 1;
+}
+
+static int
+field_open_array(void *ctx)
+{
+	struct kp_json_field *f = ctx;
+
+	return f->depth == 0 ? 0 : field_open(ctx);
+}
+
+static int
+field_close(void *ctx)
+{
+	struct kp_json_field *f = ctx;
+
+	if (--f->depth == 0)
+		f->values++;
+	return 1;
+}
+
+static int
+field_map_key(void *ctx, const unsigned char *s, size_t n)
+{
+	struct kp_json_field *f = ctx;
+
+	if (f->depth != 1)
+		return 1;
+	f->want = n == f->name_len && !memcmp(s, f->name, n);
+	return !(f->want && f->found);	/* a repeated field: give up */
+}
+
+static const yajl_callbacks field_callbacks = {
+	.yajl_null = field_null,
+	.yajl_boolean = field_bool,
+	.yajl_number = field_number,
+	.yajl_string = field_string,
+	.yajl_start_map = field_open,
+	.yajl_map_key = field_map_key,
+	.yajl_end_map = field_close,
+	.yajl_start_array = field_open_array,
+	.yajl_end_array = field_close,
+};
+
+static void
+field_reset(struct kp_json_field *f)
+{
+	if (f->h)
+		yajl_free(f->h);
+	if ((f->h = yajl_alloc(&field_callbacks, NULL, f)) == NULL)
+		abort();
+	yajl_config(f->h, yajl_allow_multiple_values, 1);
+	f->depth = 0;
+}
+
+struct kp_json_field *
+kp_json_field_new(const char *name, size_t name_len)
+{
+	struct kp_json_field *f = kp_xcalloc(1, sizeof(*f));
+
+	f->name = kp_xmalloc(name_len + 1);
+	memcpy(f->name, name, name_len);
+	f->name[name_len] = '\0';
+	f->name_len = name_len;
+	field_reset(f);
+	return f;
+}
+
+void
+kp_json_field_free(struct kp_json_field *f)
+{
+	if (f == NULL)
+		return;
+	yajl_free(f->h);
+	kp_buf_free(&f->val);
+	free(f->name);
+	free(f);
+}
+
+int
+kp_json_field_get(struct kp_json_field *f, const void *sv, size_t n,
+    const char **v, size_t *vn)
+{
+	const unsigned char *p = sv;
+	yajl_status st;
+	size_t j = 0;
+
+	while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\n' ||
+	    p[j] == '\r'))
+		j++;
+	if (j == n || p[j] != '{')
+		return 0;
+	f->values = f->want = f->found = f->null = 0;
+	kp_buf_reset(&f->val);
+	st = yajl_parse(f->h, p, n);
+	/* a trailing number needs a delimiter to be seen as complete */
+	if (st == yajl_status_ok)
+		st = yajl_parse(f->h, (const unsigned char *)" ", 1);
+	if (st != yajl_status_ok || f->depth != 0) {
+		field_reset(f);
+		return 0;
+	}
+	if (f->values != 1 || f->found != 1)
+		return 0;
+	*v = f->null ? NULL : f->val.data ? f->val.data : "";
+	*vn = f->null ? 0 : f->val.len;
+	return 1;
+}
+
 /* ---- writer ---- */
 
 static const char hexd[] = "0123456789abcdef";

@@ -44,6 +44,38 @@ void	kp_json_parser_free(struct kp_json_parser *p);
 int	kp_json_parse(struct kp_json_parser *p, const char *s, size_t n,
 	    struct kp_buf *out, char *errstr, size_t errstr_size);
 
+/* A reader of one top-level field of a JSON object, for a program that
+ * needs only that field and passes the text on byte for byte (krepart's
+ * -k .FIELD): yajl checks the whole text as kp_json_parse() would, but
+ * only the field's value is kept, nothing is packed.  It answers only
+ * where the answer is sure to be the full decoder's; anything else it
+ * leaves to the caller, who then decodes the text with kp_json_parse()
+ * (which also gives the reason for a dead letter).  First written in
+ * bin/krepart.c. */
+struct kp_json_field;
+
+/* Returns a reader of the field named name[0..name_len) (the name as it
+ * reads after JSON unescaping; copied).  Never NULL: aborts on
+ * out-of-memory. */
+struct kp_json_field *kp_json_field_new(const char *name, size_t name_len);
+void	kp_json_field_free(struct kp_json_field *f);
+
+/* Find the field in s[0..n), which must hold exactly one JSON object
+ * (surrounding white space allowed).  Returns 1 with *v, *vn: the bytes of
+ * a string value (escapes decoded), the digits of an integer of at most
+ * 18 digits (what the full decoder's int64 keys as), or *v = NULL, *vn =
+ * 0 for null; *v is borrowed until the next call or kp_json_field_free().
+ * Returns 0, *v and *vn untouched, when it cannot say and the caller must
+ * fall back to kp_json_parse(): s is not an object (a scalar, an array,
+ * empty), not valid JSON or more than one value, the field is absent or
+ * repeated at the top level (the full decoder keeps the last one), its
+ * value is a boolean, a float, -0 or any negative number written with a
+ * leading zero, a longer integer, an object or an array, or nesting is
+ * deeper than KP_JSON_MAX_DEPTH.  Fields of nested objects never match.
+ * There are no errors. */
+int	kp_json_field_get(struct kp_json_field *f, const void *s, size_t n,
+	    const char **v, size_t *vn);
+
 /* Append the JSON text of the packed msgpack object at mp[0..n) to out.
  * Returns the number of msgpack bytes consumed, or -1 when mp is not one
  * complete msgpack object (out is then left with a partial write). */

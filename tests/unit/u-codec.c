@@ -1,4 +1,5 @@
-/* u-codec.c - unit tests of util, mp, json, path and the envelope codec.
+/* u-codec.c - unit tests of util, mp, json (and its one-field reader),
+ * path and the envelope codec.
  * Expected values are worked by hand from RFC 4648 (base64), RFC 3629
  * (UTF-8), the msgpack spec, and jq's path semantics. */
 #include <math.h>
@@ -156,6 +157,153 @@ test_json(void)
 	kp_json_parser_free(p);
 }
 
+/* The key krepart's full decoder gives for -k .id (decode, then
+ * kp_record_apply_key()): 1 with the bytes in kb or *null, -1 when the
+ * text is not valid JSON. */
+static int
+full_key(struct kp_json_parser *jp, const char *s, size_t n, struct kp_buf *kb,
+    int *null)
+{
+	struct kp_record r;
+	struct kp_path pa;
+
+	kp_record_init(&r);
+	kp_buf_reset(kb);
+	if (kp_json_parse(jp, s, n, &r.value, err, sizeof(err)) != 0) {
+		kp_record_free(&r);
+		return -1;
+	}
+	r.vtype = KP_VALUE_MSGPACK;
+	kp_path_parse(".id", &pa, err, sizeof(err));
+	kp_record_apply_key(&r, &pa, 1);
+	*null = r.key_null;
+	kp_buf_add(kb, r.key.data ? r.key.data : "", r.key.len);
+	kp_path_free(&pa);
+	kp_record_free(&r);
+	return 1;
+}
+
+/* s with control and non-ASCII bytes shown as '.', for a test's name */
+static const char *
+shown(const char *s)
+{
+	static char b[128];
+	size_t i;
+
+	for (i = 0; s[i] && i < sizeof(b) - 1; i++)
+		b[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e ?
+		    '.' : s[i];
+	b[i] = '\0';
+	return b;
+}
+
+static void
+test_json_field(void)
+{
+	/* text; the field's bytes ("" with is_null for null), or NULL:
+	 * the reader must fall back to the full decoder */
+	static const struct { const char *in, *want; int is_null; } c[] = {
+	    { "{\"id\":\"a1\",\"x\":2}", "a1", 0 },
+	    { " \t{\"x\":[1,{\"y\":null}],\"id\":42}\r\n", "42", 0 },
+	    { "{\"id\":-12}", "-12", 0 },
+	    { "{\"id\":123456789012345678}", "123456789012345678", 0 },
+	    { "{\"id\":0}", "0", 0 },
+	    { "{\"id\":\"\"}", "", 0 },
+	    { "{\"id\":null}", "", 1 },
+	    /* nested objects: only the top level's field counts */
+	    { "{\"a\":{\"id\":\"in\"},\"id\":\"out\"}", "out", 0 },
+	    { "{\"id\":\"out\",\"a\":{\"b\":{\"id\":\"in\"}}}", "out", 0 },
+	    { "{\"l\":[{\"id\":1},{\"id\":2}],\"id\":7}", "7", 0 },
+	    { "{\"a\":{\"id\":\"in\"}}", NULL, 0 },
+	    /* escaped keys and values are compared decoded */
+	    { "{\"\\u0069d\":\"e\"}", "e", 0 },
+	    { "{\"i\\\"d\":1,\"id\":\"q\\\"\\u00e9\\n\"}", "q\"\xc3\xa9\n", 0 },
+	    { "{\"i\\u0064x\":1}", NULL, 0 },
+	    /* duplicate keys: the full decoder keeps the last; nested
+	     * duplicates do not matter */
+	    { "{\"id\":1,\"id\":2}", NULL, 0 },
+	    { "{\"id\":\"a\",\"x\":0,\"\\u0069d\":\"b\"}", NULL, 0 },
+	    { "{\"a\":{\"id\":1,\"id\":2},\"id\":3}", "3", 0 },
+	    /* values the reader leaves to the full decoder */
+	    { "{\"id\":true}", NULL, 0 },
+	    { "{\"id\":1.5}", NULL, 0 },
+	    { "{\"id\":1e3}", NULL, 0 },
+	    { "{\"id\":-0}", NULL, 0 },
+	    { "{\"id\":1234567890123456789}", NULL, 0 },
+	    { "{\"id\":{\"a\":1}}", NULL, 0 },
+	    { "{\"id\":[1]}", NULL, 0 },
+	    { "{\"x\":1}", NULL, 0 },
+	    { "{}", NULL, 0 },
+	    /* not an object */
+	    { "\"id\"", NULL, 0 },
+	    { "42", NULL, 0 },
+	    { "null", NULL, 0 },
+	    { "[{\"id\":1}]", NULL, 0 },
+	    { "", NULL, 0 },
+	    { "   ", NULL, 0 },
+	    /* invalid JSON, and then a good object still reads */
+	    { "{\"id\":1", NULL, 0 },
+	    { "{\"id\":\"ok\"}", "ok", 0 },
+	    { "{\"id\":1,}", NULL, 0 },
+	    { "{\"id\":2}", "2", 0 },
+	    { "{\"id\":1} {\"id\":2}", NULL, 0 },
+	    { "{\"id\":1} 5", NULL, 0 },
+	    { "{\"id\":\"\xff\"}", NULL, 0 },
+	    { "{\"id\":1} x", NULL, 0 },
+	    { "{'id':1}", NULL, 0 },
+	    { "{\"id\":3}", "3", 0 },
+	};
+	struct kp_json_field *f = kp_json_field_new("idx", 2);
+	struct kp_json_parser *jp = kp_json_parser_new();
+	struct kp_buf kb = {0}, deep = {0};
+	const char *v;
+	size_t i, vn;
+	int null, rc;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		size_t n = strlen(c[i].in);
+
+		v = "untouched";
+		vn = 99;
+		rc = kp_json_field_get(f, c[i].in, n, &v, &vn);
+		if (c[i].want == NULL) {
+			ok(rc == 0 && vn == 99, "field: falls back on %s",
+			    shown(c[i].in));
+			continue;
+		}
+		ok(rc == 1 && (c[i].is_null ? v == NULL && vn == 0 :
+		    v != NULL && vn == strlen(c[i].want) &&
+		    !memcmp(v, c[i].want, vn)), "field: %s is the key%s",
+		    shown(c[i].in), c[i].is_null ? " (null)" : "");
+		/* the same key as the full decoder's */
+		ok(full_key(jp, c[i].in, n, &kb, &null) == 1 &&
+		    null == (v == NULL) && (v == NULL || (kb.len == vn &&
+		    !memcmp(kb.data ? kb.data : "", v, vn))),
+		    "field: the full decoder agrees on %s", shown(c[i].in));
+	}
+	/* duplicates: the full decoder's key is the last value */
+	ok(full_key(jp, "{\"id\":1,\"id\":2}", 15, &kb, &null) == 1 &&
+	    kb.len == 1 && kb.data[0] == '2', "full decoder: the last id wins");
+	/* nesting deeper than KP_JSON_MAX_DEPTH */
+	kp_buf_add(&deep, "{\"id\":1,\"a\":", 12);
+	for (i = 0; i < KP_JSON_MAX_DEPTH + 10; i++)
+		kp_buf_add(&deep, "[", 1);
+	for (i = 0; i < KP_JSON_MAX_DEPTH + 10; i++)
+		kp_buf_add(&deep, "]", 1);
+	kp_buf_add(&deep, "}", 1);
+	ok(kp_json_field_get(f, deep.data, deep.len, &v, &vn) == 0,
+	    "field: falls back on nesting deeper than %d", KP_JSON_MAX_DEPTH);
+	ok(full_key(jp, deep.data, deep.len, &kb, &null) == -1,
+	    "full decoder: refuses it too");
+	ok(kp_json_field_get(f, "{\"id\":\"x\"}", 10, &v, &vn) == 1 &&
+	    vn == 1 && *v == 'x', "field: reads again after that");
+	kp_buf_free(&deep);
+	kp_buf_free(&kb);
+	kp_json_parser_free(jp);
+	kp_json_field_free(f);
+	kp_json_field_free(NULL);
+}
+
 static void
 test_path(void)
 {
@@ -296,6 +444,7 @@ main(void)
 	test_mp();
 	test_json();
 	test_path();
+	test_json_field();
 	test_envelope();
 	return done_testing();
 }
