@@ -528,6 +528,11 @@ fill(struct kp_reader *rd)
 	do
 		n = read(rd->fd, rd->buf + rd->end, rd->cap - rd->end - 1);
 	while (n < 0 && errno == EINTR && !kp_stop);
+	/* SIGINT or SIGTERM (kp_stop) while waiting for input ends the input
+	 * there, as the man pages say: what was read is processed and
+	 * flushed (open windows emitted), and the program exits 0 */
+	if (n < 0 && errno == EINTR)
+		n = 0;
 	if (n < 0)
 		return -1;
 	if (n == 0) {
