@@ -496,15 +496,22 @@ kp_join_prefix(struct kp_buf *out, const void *r, size_t rn, const char *prefix)
  * A memory table is an open-addressing hash table (linear probing) of
  * 16-byte slots, the key's hash and its entry, over entries carved from
  * an arena of large chunks: loading a table costs no allocation per key,
- * and freeing it none per entry.  A new value that fits in the space of
- * the key's old one is written over it; otherwise the entry moves to new
- * arena space and the old one is dead.  Dead space (replaced and deleted
+ * and freeing it none per entry.  A new value goes to new arena space and
+ * the key's old entry, if any, is dead.  Dead space (replaced and deleted
  * entries) is reclaimed by copying the live entries to a fresh arena once
  * it exceeds both the live space and TARENA_CHUNK, so a table holds at
  * most about twice its live bytes.
+ *
+ * A put is not applied at once: its entry is made and its hash slot
+ * prefetched, and it waits in a queue of TPEND puts, to be applied when
+ * it leaves the queue (by then its slot is in the cache: loading a large
+ * table is otherwise one cache miss per key) or before any other
+ * operation reads or changes the table, so that every operation sees the
+ * puts before it in order.
  */
 
 #define TARENA_CHUNK	((size_t)1 << 20)	/* bytes per arena chunk */
+#define TPEND		16			/* puts queued */
 
 struct tent {
 	size_t	kn, vn;
@@ -529,6 +536,8 @@ struct kp_jtable {
 	size_t		 cap, cnt;	/* slots (a power of 2), keys */
 	struct tchunk	*chunks;	/* the newest first */
 	size_t		 live, dead;	/* arena bytes in and out of use */
+	struct tslot	 pend[TPEND];	/* puts not applied yet, a ring */
+	size_t		 ph, pn;	/* its oldest, its length */
 	struct kp_buf	 kb;
 };
 
@@ -636,6 +645,16 @@ tcompact(struct kp_jtable *t)
 		t->s[i].e = ne;
 		live += sz;
 	}
+	for (i = 0; i < t->pn; i++) {
+		struct tslot *q = &t->pend[(t->ph + i) % TPEND];
+		size_t sz = tent_size(q->e->kn + q->e->vn);
+		struct tent *ne = tarena_alloc(&nc, sz);
+
+		memcpy(ne, q->e, sizeof(*ne) + q->e->kn + q->e->vn);
+		ne->cap = sz - sizeof(*ne);
+		q->e = ne;
+		live += sz;
+	}
 	tarena_free(t->chunks);
 	t->chunks = nc;
 	t->live = live;
@@ -651,6 +670,45 @@ tdead(struct kp_jtable *t, struct tent *e)
 	t->dead += sz;
 	if (t->dead > t->live && t->dead > TARENA_CHUNK)
 		tcompact(t);
+}
+
+/* apply a put: e (in the arena, counted live) becomes key's entry */
+static void
+tinsert(struct kp_jtable *t, uint64_t h, struct tent *e)
+{
+	struct tslot *s;
+
+	if ((t->cnt + 1) * 4 > t->cap * 3)
+		tgrow(t, t->cnt + 1);
+	s = tslot(t, e->d, e->kn, h);
+	if (s->e == NULL) {
+		t->cnt++;
+		s->h = h;
+		s->e = e;
+	} else {
+		struct tent *old = s->e;
+
+		s->e = e;
+		tdead(t, old);
+	}
+}
+
+/* apply the oldest queued put */
+static void
+tpop(struct kp_jtable *t)
+{
+	struct tslot q = t->pend[t->ph];
+
+	t->ph = (t->ph + 1) % TPEND;
+	t->pn--;
+	tinsert(t, q.h, q.e);
+}
+
+static void
+tflush(struct kp_jtable *t)
+{
+	while (t->pn > 0)
+		tpop(t);
 }
 
 struct kp_jtable *
@@ -699,6 +757,7 @@ kp_jtable_get(struct kp_jtable *t, const void *k, size_t kn, const void **v,
 		return kp_store_get(t->st, t->kb.data, t->kb.len, v, vn, errstr,
 		    en);
 	}
+	tflush(t);
 	if (t->cap == 0 || (e = tslot(t, k, kn, hash(k, kn))->e) == NULL)
 		return 0;
 	*v = e->d + e->kn;
@@ -710,7 +769,6 @@ void
 kp_jtable_put(struct kp_jtable *t, const void *k, size_t kn, const void *v,
     size_t vn)
 {
-	struct tslot *s;
 	struct tent *e;
 	uint64_t h;
 	size_t sz;
@@ -720,15 +778,11 @@ kp_jtable_put(struct kp_jtable *t, const void *k, size_t kn, const void *v,
 		kp_store_put(t->st, t->kb.data, t->kb.len, v, vn);
 		return;
 	}
+	if (t->pn == TPEND)
+		tpop(t);
 	h = hash(k, kn);
-	if ((t->cnt + 1) * 4 > t->cap * 3)
-		tgrow(t, t->cnt + 1);
-	s = tslot(t, k, kn, h);
-	if ((e = s->e) != NULL && kn + vn <= e->cap) {
-		memcpy(e->d + kn, v, vn);	/* the same key: in place */
-		e->vn = vn;
-		return;
-	}
+	if (t->cap > 0)
+		__builtin_prefetch(&t->s[h & (t->cap - 1)]);
 	sz = tent_size(kn + vn);
 	e = tarena_alloc(&t->chunks, sz);
 	e->kn = kn;
@@ -737,16 +791,8 @@ kp_jtable_put(struct kp_jtable *t, const void *k, size_t kn, const void *v,
 	memcpy(e->d, k, kn);
 	memcpy(e->d + kn, v, vn);
 	t->live += sz;
-	if (s->e == NULL) {
-		t->cnt++;
-		s->h = h;
-		s->e = e;
-	} else {
-		struct tent *old = s->e;
-
-		s->e = e;
-		tdead(t, old);	/* may move e: s->e stays right */
-	}
+	t->pend[(t->ph + t->pn) % TPEND] = (struct tslot){ h, e };
+	t->pn++;
 }
 
 void
@@ -761,6 +807,7 @@ kp_jtable_delete(struct kp_jtable *t, const void *k, size_t kn)
 		kp_store_delete(t->st, t->kb.data, t->kb.len);
 		return;
 	}
+	tflush(t);
 	if (t->cap == 0 || (s = tslot(t, k, kn, hash(k, kn)))->e == NULL)
 		return;
 	old = s->e;
@@ -797,9 +844,12 @@ kp_jtable_prefetch(const struct kp_jtable *t, const void *k, size_t kn,
 }
 
 size_t
-kp_jtable_count(const struct kp_jtable *t)
+kp_jtable_count(struct kp_jtable *t)
 {
-	return t->st ? 0 : t->cnt;
+	if (t->st)
+		return 0;
+	tflush(t);
+	return t->cnt;
 }
 
 /* ---- the chooser ---- */

@@ -82,7 +82,7 @@ void	kp_jtable_delete(struct kp_jtable *t, const void *k, size_t kn);
 void	kp_jtable_prefetch(const struct kp_jtable *t, const void *k, size_t kn,
 	    int stage);
 /* Keys held (memory tables; a store-backed table returns 0). */
-size_t	kp_jtable_count(const struct kp_jtable *t);
+size_t	kp_jtable_count(struct kp_jtable *t);
 
 /* ---- time-ordered processing ---- */
 
