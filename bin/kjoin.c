@@ -26,6 +26,8 @@
  * partition from the committed offsets.  Dead letters go to a file or a
  * topic (dlq.h), in the transaction under --exactly-once.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -70,6 +72,7 @@
 #define PIPE_POLL_MS	10		/* pipe mode: follow a topic this often */
 #define STORE_FLUSH	(4u << 20)	/* commit a store's batch past this */
 #define BATCH		16		/* pipe mode: records read ahead */
+#define HINT_RECORDS	4096		/* table records read before sizing */
 #define PREFETCH_AHEAD	6		/* ... whose table entry is fetched */
 
 struct conf {
@@ -627,6 +630,23 @@ other_pop(struct pipe *p)
 	return rc;
 }
 
+/* Size the memory table for a table file of `size` bytes, of which the
+ * first n records have been read: as many keys as the file holds records
+ * at their size so far (an estimate: the hash table still grows if it is
+ * short, and a file of updates to fewer keys only costs some empty slots).
+ * The bytes read are the file offset less what the reader holds. */
+static void
+size_hint(struct kp_jtable *t, struct kp_reader *rd, int fd, off_t size,
+    size_t n)
+{
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+
+	if (pos <= 0 || (size_t)pos <= kp_reader_buffered(rd))
+		return;
+	pos -= (off_t)kp_reader_buffered(rd);
+	kp_jtable_reserve(t, (size_t)((double)size / (double)pos * (double)n));
+}
+
 /* Read a whole file:PATH into the other side. */
 static int
 load_file(struct pipe *p)
@@ -635,6 +655,9 @@ load_file(struct pipe *p)
 	struct kp_reader_opts ro = { .fmt = c->in };
 	struct kp_reader *rd;
 	struct kp_record r;
+	struct stat sb;
+	off_t size = 0;
+	size_t nrec = 0;
 	char err[512];
 	int fd, rc, ret = 0;
 
@@ -644,10 +667,14 @@ load_file(struct pipe *p)
 	}
 	rd = kp_reader_new(fd, c->src_file, &ro);
 	kp_record_init(&r);
+	if (p->tab && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		size = sb.st_size;
 	while (!kp_stop && !p->j->stopped) {
 		rc = kp_reader_next(rd, &r, err, sizeof(err));
 		if (rc == 0)
 			break;
+		if (++nrec == HINT_RECORDS && size > 0)
+			size_hint(p->tab, rd, fd, size, nrec);
 		if (rc == 1) {
 			if (other_intake(p, &r) < 0)
 				ret = -1;

@@ -492,16 +492,224 @@ kp_join_prefix(struct kp_buf *out, const void *r, size_t rn, const char *prefix)
 
 /* ---- the table ---- */
 
+/*
+ * A memory table is an open-addressing hash table (linear probing) of
+ * 16-byte slots, the key's hash and its entry, over entries carved from
+ * an arena of large chunks: loading a table costs no allocation per key,
+ * and freeing it none per entry.  A new value goes to new arena space and
+ * the key's old entry, if any, is dead.  Dead space (replaced and deleted
+ * entries) is reclaimed by copying the live entries to a fresh arena once
+ * it exceeds both the live space and TARENA_CHUNK, so a table holds at
+ * most about twice its live bytes.
+ *
+ * A put is not applied at once: its entry is made and its hash slot
+ * prefetched, and it waits in a queue of TPEND puts, to be applied when
+ * it leaves the queue (by then its slot is in the cache: loading a large
+ * table is otherwise one cache miss per key) or before any other
+ * operation reads or changes the table, so that every operation sees the
+ * puts before it in order.
+ */
+
+#define TARENA_CHUNK	((size_t)1 << 20)	/* bytes per arena chunk */
+#define TPEND		16			/* puts queued */
+
 struct tent {
 	size_t	kn, vn;
+	size_t	cap;	/* bytes available in d */
 	char	d[];	/* key, then value */
+};
+
+struct tchunk {
+	struct tchunk	*next;
+	size_t		 used, size;
+	_Alignas(16) char d[];
+};
+
+struct tslot {
+	uint64_t	 h;
+	struct tent	*e;	/* NULL: empty */
 };
 
 struct kp_jtable {
 	struct kp_store	*st;
-	struct jmap	 m;
+	struct tslot	*s;
+	size_t		 cap, cnt;	/* slots (a power of 2), keys */
+	struct tchunk	*chunks;	/* the newest first */
+	size_t		 live, dead;	/* arena bytes in and out of use */
+	struct tslot	 pend[TPEND];	/* puts not applied yet, a ring */
+	size_t		 ph, pn;	/* its oldest, its length */
 	struct kp_buf	 kb;
 };
+
+static size_t
+tent_size(size_t cap)
+{
+	return (sizeof(struct tent) + cap + 15) & ~(size_t)15;
+}
+
+/* n bytes (a multiple of 16) from the arena */
+static void *
+tarena_alloc(struct tchunk **chunks, size_t n)
+{
+	struct tchunk *c = *chunks;
+	void *p;
+
+	if (c == NULL || c->size - c->used < n) {
+		size_t sz = n > TARENA_CHUNK / 4 ? n : TARENA_CHUNK;
+
+		c = kp_xmalloc(sizeof(*c) + sz);
+		c->size = sz;
+		c->used = 0;
+		if (sz == n && *chunks) {
+			/* a big entry: keep filling the current chunk */
+			c->next = (*chunks)->next;
+			(*chunks)->next = c;
+		} else {
+			c->next = *chunks;
+			*chunks = c;
+		}
+	}
+	p = c->d + c->used;
+	c->used += n;
+	return p;
+}
+
+static void
+tarena_free(struct tchunk *c)
+{
+	struct tchunk *n;
+
+	for (; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+}
+
+/* the slot of key k: its entry's, or the empty one where it would go */
+static struct tslot *
+tslot(const struct kp_jtable *t, const void *k, size_t kn, uint64_t h)
+{
+	size_t i, m = t->cap - 1;
+
+	for (i = h & m;; i = (i + 1) & m) {
+		struct tslot *s = &t->s[i];
+
+		if (s->e == NULL || (s->h == h && s->e->kn == kn &&
+		    !memcmp(s->e->d, k, kn)))
+			return s;
+	}
+}
+
+/* make room for n keys at a load factor of at most 3/4 */
+static void
+tgrow(struct kp_jtable *t, size_t n)
+{
+	struct tslot *os = t->s;
+	size_t ocap = t->cap, cap = t->cap ? t->cap : 64, i;
+
+	while (n * 4 > cap * 3)
+		cap *= 2;
+	if (cap == t->cap)
+		return;
+	t->s = kp_xcalloc(cap, sizeof(*t->s));
+	t->cap = cap;
+	for (i = 0; i < ocap; i++)
+		if (os[i].e) {
+			size_t j;
+
+			for (j = os[i].h & (cap - 1); t->s[j].e;
+			    j = (j + 1) & (cap - 1))
+				;
+			t->s[j] = os[i];
+		}
+	free(os);
+}
+
+/* copy the live entries to a fresh arena and free the old one */
+static void
+tcompact(struct kp_jtable *t)
+{
+	struct tchunk *nc = NULL;
+	size_t i, live = 0;
+
+	for (i = 0; i < t->cap; i++) {
+		struct tent *e = t->s[i].e, *ne;
+		size_t sz;
+
+		if (e == NULL)
+			continue;
+		sz = tent_size(e->kn + e->vn);
+		ne = tarena_alloc(&nc, sz);
+		memcpy(ne, e, sizeof(*e) + e->kn + e->vn);
+		ne->cap = sz - sizeof(*ne);
+		t->s[i].e = ne;
+		live += sz;
+	}
+	for (i = 0; i < t->pn; i++) {
+		struct tslot *q = &t->pend[(t->ph + i) % TPEND];
+		size_t sz = tent_size(q->e->kn + q->e->vn);
+		struct tent *ne = tarena_alloc(&nc, sz);
+
+		memcpy(ne, q->e, sizeof(*ne) + q->e->kn + q->e->vn);
+		ne->cap = sz - sizeof(*ne);
+		q->e = ne;
+		live += sz;
+	}
+	tarena_free(t->chunks);
+	t->chunks = nc;
+	t->live = live;
+	t->dead = 0;
+}
+
+static void
+tdead(struct kp_jtable *t, struct tent *e)
+{
+	size_t sz = sizeof(*e) + e->cap;
+
+	t->live -= sz;
+	t->dead += sz;
+	if (t->dead > t->live && t->dead > TARENA_CHUNK)
+		tcompact(t);
+}
+
+/* apply a put: e (in the arena, counted live) becomes key's entry */
+static void
+tinsert(struct kp_jtable *t, uint64_t h, struct tent *e)
+{
+	struct tslot *s;
+
+	if ((t->cnt + 1) * 4 > t->cap * 3)
+		tgrow(t, t->cnt + 1);
+	s = tslot(t, e->d, e->kn, h);
+	if (s->e == NULL) {
+		t->cnt++;
+		s->h = h;
+		s->e = e;
+	} else {
+		struct tent *old = s->e;
+
+		s->e = e;
+		tdead(t, old);
+	}
+}
+
+/* apply the oldest queued put */
+static void
+tpop(struct kp_jtable *t)
+{
+	struct tslot q = t->pend[t->ph];
+
+	t->ph = (t->ph + 1) % TPEND;
+	t->pn--;
+	tinsert(t, q.h, q.e);
+}
+
+static void
+tflush(struct kp_jtable *t)
+{
+	while (t->pn > 0)
+		tpop(t);
+}
 
 struct kp_jtable *
 kp_jtable_new(struct kp_store *store)
@@ -517,9 +725,17 @@ kp_jtable_free(struct kp_jtable *t)
 {
 	if (t == NULL)
 		return;
-	jmap_free(&t->m, 1);
+	free(t->s);
+	tarena_free(t->chunks);
 	kp_buf_free(&t->kb);
 	free(t);
+}
+
+void
+kp_jtable_reserve(struct kp_jtable *t, size_t n)
+{
+	if (t->st == NULL && n > t->cnt)
+		tgrow(t, n);
 }
 
 static void
@@ -541,7 +757,8 @@ kp_jtable_get(struct kp_jtable *t, const void *k, size_t kn, const void **v,
 		return kp_store_get(t->st, t->kb.data, t->kb.len, v, vn, errstr,
 		    en);
 	}
-	if ((e = jmap_get(&t->m, k, kn, hash(k, kn))) == NULL)
+	tflush(t);
+	if (t->cap == 0 || (e = tslot(t, k, kn, hash(k, kn))->e) == NULL)
 		return 0;
 	*v = e->d + e->kn;
 	*vn = e->vn;
@@ -553,52 +770,86 @@ kp_jtable_put(struct kp_jtable *t, const void *k, size_t kn, const void *v,
     size_t vn)
 {
 	struct tent *e;
+	uint64_t h;
+	size_t sz;
 
 	if (t->st) {
 		store_key(t, k, kn);
 		kp_store_put(t->st, t->kb.data, t->kb.len, v, vn);
 		return;
 	}
-	e = kp_xmalloc(sizeof(*e) + kn + vn);
+	if (t->pn == TPEND)
+		tpop(t);
+	h = hash(k, kn);
+	if (t->cap > 0)
+		__builtin_prefetch(&t->s[h & (t->cap - 1)]);
+	sz = tent_size(kn + vn);
+	e = tarena_alloc(&t->chunks, sz);
 	e->kn = kn;
 	e->vn = vn;
+	e->cap = sz - sizeof(*e);
 	memcpy(e->d, k, kn);
 	memcpy(e->d + kn, v, vn);
-	free(jmap_set(&t->m, e->d, kn, hash(k, kn), e));
+	t->live += sz;
+	t->pend[(t->ph + t->pn) % TPEND] = (struct tslot){ h, e };
+	t->pn++;
 }
 
 void
 kp_jtable_delete(struct kp_jtable *t, const void *k, size_t kn)
 {
+	struct tslot *s;
+	struct tent *old;
+	size_t i, j, home, m;
+
 	if (t->st) {
 		store_key(t, k, kn);
 		kp_store_delete(t->st, t->kb.data, t->kb.len);
 		return;
 	}
-	free(jmap_del(&t->m, k, kn, hash(k, kn)));
+	tflush(t);
+	if (t->cap == 0 || (s = tslot(t, k, kn, hash(k, kn)))->e == NULL)
+		return;
+	old = s->e;
+	m = t->cap - 1;
+	i = (size_t)(s - t->s);
+	/* backward-shift deletion, as jmap_del() */
+	for (j = (i + 1) & m; t->s[j].e; j = (j + 1) & m) {
+		home = t->s[j].h & m;
+		if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+			t->s[i] = t->s[j];
+			i = j;
+		}
+	}
+	memset(&t->s[i], 0, sizeof(t->s[i]));
+	t->cnt--;
+	tdead(t, old);
 }
 
 void
 kp_jtable_prefetch(const struct kp_jtable *t, const void *k, size_t kn,
     int stage)
 {
-	const struct jmap_slot *s;
+	const struct tslot *s;
 	uint64_t h;
 
-	if (t->st || t->m.cap == 0)
+	if (t->st || t->cap == 0)
 		return;
 	h = hash(k, kn);
-	s = &t->m.s[h & (t->m.cap - 1)];
+	s = &t->s[h & (t->cap - 1)];
 	if (stage == 0)
 		__builtin_prefetch(s);
-	else if (s->v && s->h == h)
-		__builtin_prefetch(s->v);
+	else if (s->e && s->h == h)
+		__builtin_prefetch(s->e);
 }
 
 size_t
-kp_jtable_count(const struct kp_jtable *t)
+kp_jtable_count(struct kp_jtable *t)
 {
-	return t->st ? 0 : t->m.cnt;
+	if (t->st)
+		return 0;
+	tflush(t);
+	return t->cnt;
 }
 
 /* ---- the chooser ---- */

@@ -62,6 +62,10 @@ struct kp_jtable;
  * opens, commits and closes it).  Never NULL. */
 struct kp_jtable *kp_jtable_new(struct kp_store *store);
 void	kp_jtable_free(struct kp_jtable *t);
+/* A hint that the table will hold about n keys: size a memory table's
+ * hash table for them now, rather than doubling it while it fills.  No
+ * effect on a store-backed table, or when n is not above the keys held. */
+void	kp_jtable_reserve(struct kp_jtable *t, size_t n);
 /* Look up key k[0..kn): returns 1 and sets *v and *vn (borrowed: valid until
  * the next call on t), 0 when absent, -1 on a store error (errstr). */
 int	kp_jtable_get(struct kp_jtable *t, const void *k, size_t kn,
@@ -78,7 +82,7 @@ void	kp_jtable_delete(struct kp_jtable *t, const void *k, size_t kn);
 void	kp_jtable_prefetch(const struct kp_jtable *t, const void *k, size_t kn,
 	    int stage);
 /* Keys held (memory tables; a store-backed table returns 0). */
-size_t	kp_jtable_count(const struct kp_jtable *t);
+size_t	kp_jtable_count(struct kp_jtable *t);
 
 /* ---- time-ordered processing ---- */
 

@@ -514,6 +514,83 @@ test_prefetch(void)
 	kp_jtable_free(t);
 }
 
+/*
+ * A memory table under churn, checked against a model (an array indexed
+ * by key): values that grow (moved) and shrink (rewritten in place),
+ * deletes, some values above a quarter of an arena chunk (their own
+ * chunk), far more dead bytes than live ones (so the arena is compacted
+ * many times), and size hints below, at and above the keys held.
+ */
+#define CHURN_KEYS	2000
+static void
+churn_value(char *buf, int key, int ver, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf[i] = (char)('a' + (key * 31 + ver * 7 + (int)i) % 26);
+}
+
+static void
+test_table_churn(void)
+{
+	static char buf[400000];
+	static struct { int ver; size_t n; } m[CHURN_KEYS]; /* ver 0: absent */
+	struct kp_jtable *t = kp_jtable_new(NULL);
+	unsigned long x = 12345;
+	const void *v;
+	size_t vn, held = 0;
+	char err[64], k[16];
+	int i, op, key, bad = 0, checks = 0;
+
+	kp_jtable_reserve(t, 100);
+	for (op = 1; op <= 200000; op++) {
+		x = x * 6364136223846793005UL + 1442695040888963407UL;
+		key = (int)((x >> 33) % CHURN_KEYS);
+		snprintf(k, sizeof(k), "key%d", key);
+		if ((x >> 20) % 10 == 0) {
+			kp_jtable_delete(t, k, strlen(k));
+			held -= m[key].ver != 0;
+			m[key].ver = 0;
+		} else {
+			size_t n = (x >> 40) % 600;
+
+			if ((x >> 12) % 5000 == 0)
+				n = 300000;
+			churn_value(buf, key, op, n);
+			kp_jtable_put(t, k, strlen(k), buf, n);
+			held += m[key].ver == 0;
+			m[key].ver = op;
+			m[key].n = n;
+		}
+		if (op == 50000)
+			kp_jtable_reserve(t, 10);	/* below: no effect */
+		if (op == 100000)
+			kp_jtable_reserve(t, 100000);
+		if (op % 25000)
+			continue;
+		for (i = 0; i < CHURN_KEYS; i++) {
+			int rc;
+
+			snprintf(k, sizeof(k), "key%d", i);
+			rc = kp_jtable_get(t, k, strlen(k), &v, &vn, err,
+			    sizeof(err));
+			checks++;
+			if (m[i].ver == 0) {
+				bad += rc != 0;
+				continue;
+			}
+			churn_value(buf, i, m[i].ver, m[i].n);
+			bad += rc != 1 || vn != m[i].n || memcmp(v, buf, vn);
+		}
+		bad += kp_jtable_count(t) != held;
+	}
+	ok(bad == 0 && checks == 8 * CHURN_KEYS,
+	    "table churn: %d of %d look-ups and counts differ from the model",
+	    bad, checks);
+	kp_jtable_free(t);
+}
+
 int
 main(void)
 {
@@ -524,6 +601,7 @@ main(void)
 	test_keys();
 	test_merge();
 	test_table(NULL);
+	test_table_churn();
 	test_choose();
 	test_window(NULL);
 	if (mkdtemp(dir) == NULL) {
