@@ -1915,10 +1915,16 @@ run(struct conf *c)
 		rc = c->from ? run_kafka(&r) : run_files(&r);
 	if (rc == 0)
 		rc = r.exit_code;
-	if (r.nlate)
-		kp_info("%llu late record%s%s%s%s", r.nlate, r.nlate == 1 ? "" :
-		    "s", c->late ? " (written to '" : " (dropped)",
-		    c->late ? c->late : "", c->late ? "')" : "");
+	/* dropped late records are lost input: say so unless -q (Kafka
+	 * Streams counts them in dropped-records metrics and logs them) */
+	if (r.nlate && c->late)
+		kp_info("%llu late record%s (written to '%s')", r.nlate,
+		    r.nlate == 1 ? "" : "s", c->late);
+	else if (r.nlate)
+		kp_warn("%llu late record%s dropped: older than their window's "
+		    "end plus the grace period (keep them with --late, allow "
+		    "more disorder with --grace)", r.nlate,
+		    r.nlate == 1 ? "" : "s");
 	if (c->stats_sec > 0) {
 		print_stats(&r);
 	} else if (kp_log_level >= KP_LOG_INFO) {

@@ -63,8 +63,18 @@ test_expect_success 'late records: counted on stderr with -v, dropped without --
 	    -O value "$D/boundary.jsonl" >actual 2>err &&
 	jq -c "del(.es)" "$D/boundary.expected" >expect &&
 	test_cmp expect actual &&
-	grep "2 late records (dropped)" err &&
+	grep "2 late records dropped" err &&
 	grep "\"late\":2" err
+'
+
+test_expect_success 'dropped late records are a warning without -v; -q hides it' '
+	kagg -k .k -w tumbling:1h --grace 10m --time .t -a "n=count()" \
+	    -O value "$D/boundary.jsonl" >actual 2>err &&
+	test_cmp expect actual &&
+	grep "^kagg: 2 late records dropped: .*--late.*--grace" err &&
+	kagg -q -k .k -w tumbling:1h --grace 10m --time .t -a "n=count()" \
+	    -O value "$D/boundary.jsonl" >actual 2>err &&
+	test_cmp /dev/null err
 '
 
 # Hopping 10 s advancing by 5 s, grace 0, times in s:
