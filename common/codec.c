@@ -758,6 +758,20 @@ csv_pack_field(msgpack_packer *pk, const char *s, size_t n, int quoted)
 				msgpack_pack_int64(pk, v);
 				return;
 			}
+			if (s[0] != '-') {
+				unsigned long long u;
+
+				errno = 0;
+				u = strtoull(tmp, &end, 10);
+				if (errno == 0 && *end == '\0') {
+					msgpack_pack_uint64(pk, u);
+					return;
+				}
+			}
+			/* more digits than 64 bits hold: a string, so that
+			 * none of them is lost (ksource(1)) */
+			msgpack_pack_str_with_body(pk, s, n);
+			return;
 		}
 		if (digits && strpbrk(tmp, "0123456789") &&
 		    !strpbrk(tmp, "xXnNiIpP")) {	/* no hex, nan, inf */

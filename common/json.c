@@ -639,8 +639,16 @@ kp_json_write_double(struct kp_buf *out, double d)
 	char b[40];
 	int prec;
 
-	if (!isfinite(d)) {
+	/* JSON has no infinity: a number too large for a double (1e400)
+	 * is written as the largest double, with its sign, as jq does;
+	 * NaN, which no JSON text makes, as null */
+	if (isnan(d)) {
 		kp_buf_add(out, "null", 4);
+		return;
+	}
+	if (isinf(d)) {
+		kp_buf_adds(out, d < 0 ? "-1.7976931348623157e+308" :
+		    "1.7976931348623157e+308");
 		return;
 	}
 	for (prec = 15; prec <= 17; prec++) {

@@ -85,8 +85,10 @@ long long kp_json_write(struct kp_buf *out, const void *mp, size_t n);
  * as RFC 8259 requires; invalid UTF-8 becomes U+FFFD. */
 void	kp_json_write_string(struct kp_buf *out, const void *s, size_t n);
 
-/* Append the shortest decimal that reads back as d (or "null" for NaN
- * and infinities); integral values keep ".0". */
+/* Append the shortest decimal that reads back as d; integral values keep
+ * ".0".  An infinity (from a JSON number beyond the double range, such as
+ * 1e400) is written as +-1.7976931348623157e+308, the largest double, as
+ * jq 1.6 does; NaN as null. */
 void	kp_json_write_double(struct kp_buf *out, double d);
 
 #endif

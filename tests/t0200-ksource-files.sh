@@ -25,6 +25,20 @@ test_expect_success 'JSON -> kpipe -> JSON is lossless on the edge-case file' '
 	test_cmp expect actual
 '
 
+test_expect_success 'numbers beyond the double range are the largest double, as jq says' '
+	printf "{\"v\":1e400,\"w\":-1e400,\"x\":1.5,\"y\":[2e308]}\n" >big.json &&
+	ksource big.json | ksink -O value >got &&
+	jq -c . big.json >expect &&
+	test_cmp expect got
+'
+
+test_expect_success 'CSV: integers beyond 64 bits stay strings, every digit kept' '
+	printf "a,b,c,d\n123456789012345678901234,18446744073709551615,-9223372036854775809,-9223372036854775808\n" |
+	    ksource -I csv | ksink -O value >got &&
+	echo "{\"a\":\"123456789012345678901234\",\"b\":18446744073709551615,\"c\":\"-9223372036854775809\",\"d\":-9223372036854775808}" >expect &&
+	test_cmp expect got
+'
+
 test_expect_success 'the edge-case file has CRLF, a blank line, no final newline' '
 	grep -c "$(printf "\r")" "$EDGE" >crlf && test "$(cat crlf)" = 1 &&
 	grep -c "^$" "$EDGE" >blank && test "$(cat blank)" = 1 &&
