@@ -104,8 +104,10 @@ kp_changelog_check(rd_kafka_t *rk, const char *topic, int nparts,
 			    "and cannot be created (%s): create it with %d "
 			    "partitions, as the input '%s' has, e.g. "
 			    "kafka-topics.sh --create --topic %s --partitions %d "
-			    "--config cleanup.policy=compact", topic,
-			    why ? why : err, nparts, input, topic, nparts);
+			    "--config cleanup.policy=compact (on kmock: "
+			    "--topic %s:%d)", topic,
+			    why ? why : err, nparts, input, topic, nparts, topic,
+			    nparts);
 			return EX_CONFIG;
 		}
 	}
