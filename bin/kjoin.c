@@ -2080,11 +2080,32 @@ take_message(struct kafka *k, rd_kafka_message_t *m)
 	rq_push(&t->q[s], q);
 	if (k->c->exit_eof && m->offset + 1 >= t->stop[s])
 		t->done[s] = 1;
-	if (!t->paused[s] && t->q[s].n >= QUEUE_HIGH) {
-		rd_kafka_topic_partition_list_t *l =
-		    rd_kafka_topic_partition_list_new(1);
+}
 
-		rd_kafka_topic_partition_list_add(l, topic, m->partition);
+/*
+ * Pause the sides of task t whose queue is still over QUEUE_HIGH after
+ * task_run: they wait for the other side, and their fetching stops until
+ * task_run has taken them below QUEUE_LOW.  Called after task_run, not
+ * as records are queued: a side that one poll's batch fills past the
+ * mark but that task_run then drains is not paused, since librdkafka
+ * 2.0.2 drops a paused partition's prefetched messages and fetches them
+ * again on resume (row 4c of scripts/bench, 200000 records a side on
+ * kmock: pausing while queueing 21 s, here about 6 s).  A queue so grows
+ * past QUEUE_HIGH by at most one poll's batch.
+ */
+static void
+task_pause(struct kafka *k, struct task *t)
+{
+	int s;
+
+	for (s = 0; s < 2; s++) {
+		rd_kafka_topic_partition_list_t *l;
+
+		if (t->paused[s] || t->q[s].n < QUEUE_HIGH)
+			continue;
+		l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l,
+		    s ? k->other : k->c->from, t->p);
 		rd_kafka_pause_partitions(k->rk, l);
 		rd_kafka_topic_partition_list_destroy(l);
 		t->paused[s] = 1;
@@ -2438,8 +2459,10 @@ run_kafka(struct job *j)
 				rd_kafka_message_destroy(m);
 			}
 			for (i = 0; i < k.ntasks; i++)
-				if (k.tasks[i].active)
+				if (k.tasks[i].active) {
 					task_run(&k, &k.tasks[i]);
+					task_pause(&k, &k.tasks[i]);
+				}
 			/* idle: what was written goes out now, not at the
 			 * next commit */
 			if (n == 1 && j->w && kp_writer_pending(j->w) &&

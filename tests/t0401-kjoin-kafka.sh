@@ -23,7 +23,8 @@ kjoin() { timeout 120 "$KPIPE_BUILD/bin/kjoin" "$@"; }
 KJ="-X session.timeout.ms=6000 -X heartbeat.interval.ms=500 --state-dir st"
 
 if ! kafka_up --topic s:6 --topic t4:4 --topic s1:6 --topic t1:6 \
-    --topic s2:6 --topic t2:6 --topic rs:6 --topic rt:6 --topic out:6; then
+    --topic s2:6 --topic t2:6 --topic rs:6 --topic rt:6 --topic out:6 \
+    --topic sb:1 --topic tb:1 --topic outb:1; then
 	test_skip 'kjoin in Kafka mode' 'kmock did not start'
 	test_done
 fi
@@ -152,6 +153,33 @@ test_expect_success 'a file table in Kafka mode is loaded whole first' '
 	    -O json >out &&
 	norm <out | sort >got &&
 	test_cmp expect got
+'
+
+# The table (3000 keys) is produced before the stream (5000 records), so
+# every stream record is later than every table record: the stream's one
+# partition queues past kjoin's pause mark (2000 records) while the table
+# is read, is paused, and resumes once the table is in.  Every stream
+# record must come out joined, once.  Expected: awk's join of the lines.
+test_expect_success 'a stream that waits for its table past the pause mark' '
+	awk "BEGIN { for (i = 1; i <= 3000; i++)
+		printf \"%d\t{\\\"id\\\":%d,\\\"name\\\":\\\"h%d\\\"}\n\", i, i, i }" \
+	    >tb.in &&
+	awk "BEGIN { for (i = 1; i <= 5000; i++)
+		printf \"%d\t{\\\"id\\\":%d,\\\"n\\\":%d}\n\", i % 3000 + 1, i % 3000 + 1, i }" \
+	    >sb.in &&
+	kcat -P -K "	" -b "$BROKERS" -t tb <tb.in &&
+	kcat -P -K "	" -b "$BROKERS" -t sb <sb.in &&
+	awk -F "\t" "NR == FNR { t[\$1] = 1; next } (\$1 in t) { print \$1 }" \
+	    tb.in sb.in | sort -n >expect &&
+	test_line_count = 5000 expect &&
+	kjoin -b "$BROKERS" --from sb --table tb -G g-pause $KJ --to outb -e \
+	    </dev/null 2>err &&
+	kcat -C -e -q -b "$BROKERS" -t outb -f "%s\n" >out &&
+	test_line_count = 5000 out &&
+	jq -r "select(.name == \"h\" + (.id | tostring)) | .id" <out |
+	    sort -n >got &&
+	test_cmp expect got &&
+	jq -r .n <out | sort -n | uniq | wc -l | grep -qx 5000
 '
 
 test_done
