@@ -62,6 +62,8 @@ struct kp_txn {
 	char			 test_kind;	/* 'a', 'f', 'c' or 0 */
 	unsigned long		 test_n, ncommit;
 	int			 test_offsets;
+	int			 test_owed;	/* that commit was refused */
+	int64_t			 test_owed_at;	/* when, kp_mono_ms() */
 };
 
 /* ---- the transactional.id and its slot ---- */
@@ -385,6 +387,8 @@ kp_txn_pending(const struct kp_txn *t)
 int
 kp_txn_due(const struct kp_txn *t)
 {
+	if (t->test_owed && kp_mono_ms() - t->test_owed_at >= t->o.interval_ms)
+		return 1;
 	return kp_txn_pending(t) && kp_mono_ms() - t->begun >=
 	    t->o.interval_ms;
 }
@@ -652,10 +656,14 @@ send_offsets(struct kp_txn *t, char *errstr, size_t n)
 	return e ? st : KP_TXN_OK;
 }
 
-/* KPIPE_TEST_TXN_OFFSETS=1: also commit the committed transaction's
+/* KPIPE_TEST_TXN_OFFSETS=1: also commit the committed transactions'
  * offsets through the consumer (synchronously, so in order), for a
  * cluster that does not store transactional offsets: librdkafka 2.0.2's
- * mock answers TxnOffsetCommit and forgets the offsets. */
+ * mock answers TxnOffsetCommit and forgets the offsets.  Every partition
+ * still owned is committed at its last committed offset, and a commit the
+ * mock refuses (a rebalance in progress) is owed: kp_txn_due() asks for
+ * it again after the commit interval, with or without new work, so that
+ * the last transaction's offsets are not lost to a refusal. */
 static void
 test_commit_offsets(struct kp_txn *t)
 {
@@ -666,11 +674,12 @@ test_commit_offsets(struct kp_txn *t)
 		return;
 	l = rd_kafka_topic_partition_list_new(t->ntps ? (int)t->ntps : 1);
 	for (i = 0; i < t->ntps; i++)
-		if (t->tps[i].next >= 0)
+		if (t->tps[i].committed >= 0)
 			rd_kafka_topic_partition_list_add(l, t->tps[i].topic,
-			    t->tps[i].partition)->offset = t->tps[i].next;
-	if (l->cnt > 0)
-		rd_kafka_commit(t->cons, l, 0);
+			    t->tps[i].partition)->offset = t->tps[i].committed;
+	t->test_owed = l->cnt > 0 && rd_kafka_commit(t->cons, l, 0) != 0;
+	if (t->test_owed)
+		t->test_owed_at = kp_mono_ms();
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -687,8 +696,11 @@ kp_txn_commit(struct kp_txn *t, char *errstr, size_t n)
 		errstr[0] = '\0';
 	if (!t->open)
 		return t->exit_code ? KP_TXN_FATAL : KP_TXN_OK;
-	if (!kp_txn_pending(t))
+	if (!kp_txn_pending(t)) {
+		if (t->test_owed)
+			test_commit_offsets(t);
 		return KP_TXN_OK;
+	}
 	t->ncommit++;
 	if (t->test_kind == 'a' && t->ncommit % t->test_n == 0) {
 		/* as a commit that failed: its records were delivered */
@@ -721,8 +733,6 @@ kp_txn_commit(struct kp_txn *t, char *errstr, size_t n)
 	t->st.out_committed += t->out;
 	if (kp_mono_ms() - t0 > t->st.commit_ms_max)
 		t->st.commit_ms_max = kp_mono_ms() - t0;
-	if (t->test_offsets)
-		test_commit_offsets(t);
 	for (i = 0; i < t->ntps; i++) {
 		struct tp *p = &t->tps[i];
 
@@ -730,6 +740,8 @@ kp_txn_commit(struct kp_txn *t, char *errstr, size_t n)
 			p->committed = p->next;
 		p->first = p->next = -1;
 	}
+	if (t->test_offsets)
+		test_commit_offsets(t);
 	t->aborts_in_row = 0;
 	kp_retry_reset(&t->backoff);
 	if (t->test_kind == 'c' && t->ncommit == t->test_n)
