@@ -407,33 +407,23 @@ drain_some(struct run *r)
  * records (aborted with their transaction) are dropped; a fatal error
  * ends the run.  Returns st. */
 static enum kp_txn_status
-eos_status(struct run *r, enum kp_txn_status st, const char *err)
+eos_status(struct run *r, enum kp_txn_status st)
 {
-	if (st == KP_TXN_ABORTED) {
-		kp_warn("transaction aborted: %s", err);
+	if (st == KP_TXN_ABORTED)
 		kp_rq_discard(r->q);
-	} else if (st == KP_TXN_FATAL && !r->exit_code) {
-		kp_err("%s", err);
-		r->exit_code = kp_txn_exit_code(r->txn);
-	}
 	return st;
 }
 
 static enum kp_txn_status
 eos_commit(struct run *r)
 {
-	char err[512];
-
-	return eos_status(r, kp_txn_commit(r->txn, err, sizeof(err)), err);
+	return eos_status(r, kp_txn_commit_logged(r->txn, &r->exit_code));
 }
 
 static enum kp_txn_status
 eos_abort(struct run *r, const char *why)
 {
-	char err[512];
-	enum kp_txn_status st = kp_txn_abort(r->txn, err, sizeof(err));
-
-	return eos_status(r, st, st == KP_TXN_ABORTED ? why : err);
+	return eos_status(r, kp_txn_abort_logged(r->txn, why, &r->exit_code));
 }
 
 /* A delivery failed (the queue does not retry under transactions): the

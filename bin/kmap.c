@@ -340,35 +340,25 @@ record_done(struct run *r)
 
 /* ---- --exactly-once ---- */
 
-/* What a commit or an abort came to.  Returns st. */
+/* A fatal outcome also ends the run.  Returns st. */
 static enum kp_txn_status
-eos_status(struct run *r, enum kp_txn_status st, const char *err)
+eos_status(struct run *r, enum kp_txn_status st)
 {
-	if (st == KP_TXN_ABORTED) {
-		kp_warn("transaction aborted: %s", err);
-	} else if (st == KP_TXN_FATAL) {
-		if (!r->exit_code)
-			kp_err("%s", err);
+	if (st == KP_TXN_FATAL)
 		fail(r, kp_txn_exit_code(r->txn));
-	}
 	return st;
 }
 
 static enum kp_txn_status
 eos_commit(struct run *r)
 {
-	char err[512];
-
-	return eos_status(r, kp_txn_commit(r->txn, err, sizeof(err)), err);
+	return eos_status(r, kp_txn_commit_logged(r->txn, &r->exit_code));
 }
 
 static enum kp_txn_status
 eos_abort(struct run *r, const char *why)
 {
-	char err[512];
-	enum kp_txn_status st = kp_txn_abort(r->txn, err, sizeof(err));
-
-	return eos_status(r, st, st == KP_TXN_ABORTED ? why : err);
+	return eos_status(r, kp_txn_abort_logged(r->txn, why, &r->exit_code));
 }
 
 /* An output or the dead letter of the current record could not be

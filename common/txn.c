@@ -13,6 +13,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "retry.h"
 #include "txn.h"
 #include "util.h"
@@ -799,4 +800,34 @@ kp_txn_free(struct kp_txn *t)
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);
 	free(t);
+}
+
+static enum kp_txn_status
+logged(struct kp_txn *t, enum kp_txn_status st, const char *err,
+    int *exit_code)
+{
+	if (st == KP_TXN_ABORTED) {
+		kp_warn("transaction aborted: %s", err);
+	} else if (st == KP_TXN_FATAL && *exit_code == 0) {
+		kp_err("%s", err);
+		*exit_code = kp_txn_exit_code(t);
+	}
+	return st;
+}
+
+enum kp_txn_status
+kp_txn_commit_logged(struct kp_txn *t, int *exit_code)
+{
+	char err[512];
+
+	return logged(t, kp_txn_commit(t, err, sizeof(err)), err, exit_code);
+}
+
+enum kp_txn_status
+kp_txn_abort_logged(struct kp_txn *t, const char *why, int *exit_code)
+{
+	char err[512];
+	enum kp_txn_status st = kp_txn_abort(t, err, sizeof(err));
+
+	return logged(t, st, st == KP_TXN_ABORTED ? why : err, exit_code);
 }

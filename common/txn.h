@@ -71,9 +71,10 @@
  * (exactly_once_v2), librdkafka's rdkafka.h "Transactional producer API"
  * (retriable, abortable and fatal errors).
  *
- * Nothing here prints or exits; errors come back in errstr, and
- * kp_txn_exit_code() says which sysexits code the program should end
- * with.
+ * Nothing here exits, and nothing prints but kp_txn_commit_logged() and
+ * kp_txn_abort_logged(), the programs' shared way of reporting an
+ * outcome; errors come back in errstr, and kp_txn_exit_code() says which
+ * sysexits code the program should end with.
  */
 #ifndef KP_TXN_H
 #define KP_TXN_H
@@ -198,6 +199,16 @@ enum kp_txn_status kp_txn_commit(struct kp_txn *t, char *errstr,
  * errstr. */
 enum kp_txn_status kp_txn_abort(struct kp_txn *t, char *errstr,
 	    size_t errstr_size);
+
+/* kp_txn_commit(), or kp_txn_abort() for the caller's reason why, with
+ * the outcome logged as every program reports it: an abort as a warning
+ * ("transaction aborted: REASON"); a fatal error as an error, and
+ * kp_txn_exit_code() stored in *exit_code, unless *exit_code is already
+ * set (then the first failure stands and is not logged again).  Unlike
+ * the rest of this helper, these print (kp_log).  Return the status. */
+enum kp_txn_status kp_txn_commit_logged(struct kp_txn *t, int *exit_code);
+enum kp_txn_status kp_txn_abort_logged(struct kp_txn *t, const char *why,
+	    int *exit_code);
 
 /* The next offset this instance committed for topic/partition in a
  * transaction since the partition was assigned, or -1 when it committed
